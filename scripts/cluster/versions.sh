@@ -1,0 +1,12 @@
+# Pinned versions of the local control plane, sourced by the cluster scripts.
+# v1.37.2 is the newest Kubernetes the Go module proxy serves here; etcd v3.6.16 is the
+# newest 3.6.x (kubeadm pairs 1.34+ with etcd 3.6).
+K8S_VERSION="${K8S_VERSION:-v1.37.2}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+
+# The cache folder for built binaries, outside the repository.
+PINPOOL_CACHE="${PINPOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinpool}"
+
+pinpool_testbin_dir() {
+  echo "$PINPOOL_CACHE/testbin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-$(GOTOOLCHAIN=local go env GOVERSION)"
+}

@@ -1,0 +1,69 @@
+import { expect } from "chai";
+import { parseAddress } from "../../../src/ip/address.js";
+import { AddressTakenError, AllocationRecord } from "../../../src/ip/allocation-record.js";
+
+const ip = (text: string): bigint => parseAddress(text).value;
+
+describe("ip/AllocationRecord", () => {
+  it("encodes addresses ascending, each holder as prefix index and suffix", () => {
+    const r = new AllocationRecord(4);
+    r.allocate(ip("10.244.100.91"), "default/nginx-644659db67-n7ttd");
+    r.allocate(ip("10.244.100.90"), "default/nginx-644659db67-6lsmm");
+    r.allocate(ip("10.244.100.93"), "default/web/0");
+    expect(r.encode()).to.deep.equal({
+      prefixes: ["default/nginx-644659db67-", "default/web/"],
+      ips: ["10.244.100.90-10.244.100.91", "10.244.100.93"],
+      holders: ["0:6lsmm", "0:n7ttd", "1:0"],
+    });
+  });
+
+  it("round-trips through its encoding", () => {
+    const r = new AllocationRecord(6);
+    r.allocate(ip("fd00::5"), "ns/a-1");
+    r.allocate(ip("fd00::1"), "ns/a-2");
+    r.allocate(ip("fd00::9"), "other/b");
+    const back = AllocationRecord.decode(6, r.encode());
+    expect(back.encode()).to.deep.equal(r.encode());
+    expect(back.holderOf(ip("fd00::5"))).to.equal("ns/a-1");
+    expect(back.allocated().toStrings()).to.deep.equal(["fd00::1", "fd00::5", "fd00::9"]);
+  });
+
+  it("never gives one address to two holders, and releases by holder", () => {
+    const r = new AllocationRecord(4);
+    r.allocate(ip("10.0.0.1"), "ns/p-1");
+    r.allocate(ip("10.0.0.1"), "ns/p-1"); // idempotent for the same holder
+    expect(() => r.allocate(ip("10.0.0.1"), "ns/p-2")).to.throw(AddressTakenError, /^10\.0\.0\.1 is already held by "ns\/p-1", cannot give it to "ns\/p-2"$/);
+    r.allocate(ip("10.0.0.2"), "ns/p-1");
+    expect(r.releaseHolder("ns/p-1")).to.deep.equal([ip("10.0.0.1"), ip("10.0.0.2")]);
+    expect(r.count).to.equal(0);
+    expect(r.releaseHolder("ns/p-1")).to.deep.equal([]);
+  });
+
+  it("rejects a stored record whose addresses and holders do not pair up, naming the field", () => {
+    expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.1-10.0.0.3"], holders: ["0:a", "0:b"] })).to.throw(
+      'invalid status.allocations.holders ["0:a","0:b"]: 3 addresses in status.allocations.ips need exactly 3 holders, one each',
+    );
+    expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.x"], holders: ["0:a"] })).to.throw(
+      'invalid status.allocations.ips[0] "10.0.0.x"',
+    );
+    expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.1"], holders: ["1:a"] })).to.throw(
+      'invalid status.allocations.holders[0] "1:a": expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"',
+    );
+  });
+
+  it("keeps a fully allocated pool of 65,536 ReplicaSet pods well under 1 MiB of JSON", () => {
+    const r = new AllocationRecord(4);
+    const alphabet = "bcdfghjklmnpqrstvwxz2456789"; // the API server's generateName alphabet
+    const base = ip("10.200.0.0");
+    for (let i = 0; i < 65536; i++) {
+      let suffix = "";
+      for (let n = i * 7919 + 17, k = 0; k < 5; k++, n = Math.floor(n / alphabet.length)) suffix += alphabet[n % alphabet.length];
+      // Four ReplicaSets (rollouts) share the pool.
+      r.allocate(base + BigInt(i), `production/checkout-service-${["7d9f8b6c5d", "5c4b7f9d8", "6f5d4c8b9", "84b6c9d7f5"][i % 4]}-${suffix}`);
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(r.encode()));
+    // 65,536 holders of "i:xxxxx" cost 10 bytes each in JSON; the limit is 1.5 MiB.
+    expect(bytes).to.be.below(660 * 1024);
+    expect(AllocationRecord.decode(4, r.encode()).count).to.equal(65536);
+  });
+});
