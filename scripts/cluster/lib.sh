@@ -1,0 +1,37 @@
+# Shared settings of the local control plane, sourced by up.sh, down.sh and kubectl.
+# shellcheck shell=bash
+cluster_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$cluster_dir/../.." && pwd)
+# shellcheck source=versions.sh
+source "$cluster_dir/versions.sh"
+
+# Everything a running cluster owns: PKI, kubeconfig, logs, pid files (gitignored).
+STATE_DIR="${PINPOOL_CLUSTER_DIR:-$repo_root/.cluster}"
+KUBECONFIG_PATH="$STATE_DIR/kubeconfig"
+# etcd's data lives on tmpfs: tests write a lot and need no durability.
+ETCD_DATA_DIR="/dev/shm/pinpool-etcd-$(echo -n "$STATE_DIR" | sha256sum | cut -c1-12)"
+# Non-default ports, so a developer's own cluster on 6443/2379 is left alone.
+APISERVER_PORT="${PINPOOL_APISERVER_PORT:-16443}"
+ETCD_CLIENT_PORT="${PINPOOL_ETCD_PORT:-12379}"
+ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))
+COMPONENTS=(etcd kube-apiserver kube-controller-manager)
+
+testbin() { pinpool_testbin_dir; }
+
+pid_of() {
+  local f="$STATE_DIR/pids/$1.pid"
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+}
+
+apiserver_ready() {
+  curl -fsS --max-time 3 --cacert "$STATE_DIR/pki/ca.crt" --cert "$STATE_DIR/pki/admin.crt" \
+    --key "$STATE_DIR/pki/admin.key" "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null | grep -qx ok
+}
+
+print_logs() {
+  for c in "${COMPONENTS[@]}"; do
+    [ -f "$STATE_DIR/logs/$c.log" ] || continue
+    echo "----- last lines of $STATE_DIR/logs/$c.log" >&2
+    tail -n 40 "$STATE_DIR/logs/$c.log" >&2
+  done
+}

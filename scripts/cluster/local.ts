@@ -1,0 +1,84 @@
+/**
+ * The local control plane, for tests, benchmarks and the demo: starts it (idempotent),
+ * runs the kubectl built with it, and hands out API clients and throwaway namespaces.
+ */
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+
+const run = promisify(execFile);
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const clusterDir = path.join(repoRoot, "scripts/cluster");
+
+/** Starts the cluster unless it is already running; returns the kubeconfig path. */
+export async function ensureCluster(): Promise<string> {
+  const { stdout } = await run("bash", [path.join(clusterDir, "up.sh")], { maxBuffer: 16 << 20 });
+  return stdout.trim().split("\n").pop() as string;
+}
+
+export function kubeConfig(kubeconfigPath: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return kc;
+}
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the local cluster's kubectl as a user would type it, feeding `stdin` if given. */
+export function kubectl(args: readonly string[], stdin?: string): Promise<KubectlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(clusterDir, "kubectl"), args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin ?? "");
+  });
+}
+
+/** Like kubectl, but throws with kubectl's own message when it fails. */
+export async function kubectlOk(args: readonly string[], stdin?: string): Promise<string> {
+  const r = await kubectl(args, stdin);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Creates a namespace and waits until pods can be created in it (its default service account). */
+export async function createNamespace(core: k8s.CoreV1Api, prefix = "t"): Promise<string> {
+  const name = uniqueName(prefix);
+  await core.createNamespace({ body: { metadata: { name } } });
+  await waitFor(`service account default in ${name}`, 30_000, async () =>
+    (await core.readNamespacedServiceAccount({ name: "default", namespace: name })) ? true : undefined,
+  );
+  return name;
+}
