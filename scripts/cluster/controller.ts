@@ -1,0 +1,112 @@
+/**
+ * Runs pinpool-controller against the local cluster, as a child process on 127.0.0.1, and
+ * registers manifests/webhooks/ with it by URL (the API server runs on this machine too).
+ * Used by the integration tests, the benchmarks and the demo.
+ */
+import { execFile, spawn } from "node:child_process";
+import { openSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import https from "node:https";
+import path from "node:path";
+import { promisify } from "node:util";
+import YAML from "yaml";
+import { kubectl, kubectlOk, repoRoot, waitFor } from "./local.js";
+
+const run = promisify(execFile);
+const stateDir = process.env.PINPOOL_CLUSTER_DIR ?? path.join(repoRoot, ".cluster");
+export const CONTROLLER_NAMESPACE = "pinpool-system";
+
+export interface LocalController {
+  port: number;
+  metricsPort: number;
+  certDir: string;
+  stop(): Promise<void>;
+}
+
+interface WebhookConfiguration {
+  webhooks: Array<{ clientConfig: { service?: { path?: string }; url?: string; caBundle?: string } }>;
+}
+
+/** manifests/webhooks/*.yaml with caBundle filled and, for a local cluster, service replaced by a URL. */
+export function renderWebhooks(caPem: string, urlBase?: string): string {
+  const docs = ["validating.yaml", "mutating.yaml"].map((f) => {
+    const doc = YAML.parse(readFileSync(path.join(repoRoot, "manifests/webhooks", f), "utf8")) as WebhookConfiguration;
+    for (const w of doc.webhooks) {
+      w.clientConfig.caBundle = Buffer.from(caPem).toString("base64");
+      if (urlBase) {
+        w.clientConfig.url = `${urlBase}${w.clientConfig.service?.path ?? "/"}`;
+        delete w.clientConfig.service;
+      }
+    }
+    return YAML.stringify(doc);
+  });
+  return docs.join("---\n");
+}
+
+function healthz(port: number, ca: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: "127.0.0.1", port, path: "/healthz", ca, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+  });
+}
+
+/**
+ * Starts the controller (webhook on `port`) and registers the webhooks; resolves once the
+ * API server routes admissions to it.
+ */
+export async function startLocalController(kubeconfigPath: string, port = 19443, metricsPort = 19090): Promise<LocalController> {
+  const certDir = path.join(stateDir, "webhook-certs");
+  await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certDir]);
+  await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
+  mkdirSync(path.join(stateDir, "logs"), { recursive: true });
+  const log = openSync(path.join(stateDir, "logs", "pinpool-controller.log"), "a");
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/controller/main.ts")], {
+    env: {
+      ...process.env,
+      KUBECONFIG: kubeconfigPath,
+      PINPOOL_CERT_DIR: certDir,
+      PINPOOL_WEBHOOK_HOST: "127.0.0.1",
+      PINPOOL_WEBHOOK_PORT: String(port),
+      PINPOOL_METRICS_PORT: String(metricsPort),
+      PINPOOL_NAMESPACE: CONTROLLER_NAMESPACE,
+    },
+    stdio: ["ignore", log, log],
+    detached: true,
+  });
+  mkdirSync(path.join(stateDir, "pids"), { recursive: true });
+  writeFileSync(path.join(stateDir, "pids", "pinpool-controller.pid"), String(child.pid));
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  const ca = readFileSync(path.join(certDir, "ca.crt"));
+  await waitFor("pinpool-controller /healthz", 30_000, async () => {
+    if (exited) throw new Error(`pinpool-controller exited; see ${stateDir}/logs/pinpool-controller.log`);
+    return (await healthz(port, ca)) ? true : undefined;
+  });
+  await kubectlOk(["apply", "-f", "-"], renderWebhooks(ca.toString(), `https://127.0.0.1:${port}`));
+  // Webhook configurations reach the API server through an informer: probe until a dry run
+  // shows both webhooks answering (the mutating one defaults ipVersion, the validating one denies).
+  const probe = `apiVersion: spiderpool.spidernet.io/v2beta1
+kind: SpiderIPPool
+metadata: { name: pinpool-webhook-probe }
+spec: { subnet: 10.255.255.1/24 }
+`;
+  await waitFor("the webhooks to be registered", 30_000, async () => {
+    const r = await kubectl(["create", "--dry-run=server", "-f", "-"], probe);
+    return r.stderr.includes('admission webhook "validate.pinpool.io" denied') ? true : undefined;
+  });
+  return {
+    port,
+    metricsPort,
+    certDir,
+    stop: async () => {
+      if (!exited) {
+        const gone = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await gone;
+      }
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { createHash } from "node:crypto";
+
+/** The workload an auto pool is reserved for. Keyed on names: at CREATE there is no UID yet. */
+export interface WorkloadRef {
+  namespace: string;
+  kind: "Deployment" | "StatefulSet";
+  name: string;
+}
+
+export function workloadKey(w: WorkloadRef): string {
+  return `${w.namespace}/${w.kind}/${w.name}`;
+}
+
+/** Label values are at most 63 characters; pool names stay within that too, so they can be label values. */
+const MAX_NAME = 63;
+const HASH_LENGTH = 10;
+
+function dnsLabelPart(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "");
+}
+
+/**
+ * The auto pool's name: `auto<4|6>-<app>-<nic>-<10 hex of sha256(namespace/kind/name)>`.
+ * Deterministic, so every admission of the same workload (retries, dry runs, updates)
+ * names the same pool; the hash keeps two workloads of one name in different namespaces
+ * or kinds apart; the app part is cut so the whole stays ≤ 63 characters.
+ */
+export function autoPoolName(w: WorkloadRef, nic: string, family: 4 | 6): string {
+  const hash = createHash("sha256").update(workloadKey(w)).digest("hex").slice(0, HASH_LENGTH);
+  const nicPart = dnsLabelPart(nic).slice(0, 15) || "nic";
+  const fixed = `auto${family}--${nicPart}-${hash}`.length;
+  const app = dnsLabelPart(w.name).slice(0, MAX_NAME - fixed).replace(/-+$/, "") || "app";
+  return `auto${family}-${app}-${nicPart}-${hash}`;
+}

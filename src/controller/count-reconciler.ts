@@ -1,0 +1,60 @@
+/**
+ * Watches SpiderSubnets and SpiderIPPools and keeps their count columns current, so
+ * `kubectl get ss` shows TOTAL-IP-COUNT as soon as a subnet exists. Writes only when the
+ * watched object's counts are stale, each one a compare-and-swap; one queue per object.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { GROUP, PLURAL, type SpiderIPPool, type SpiderSubnet, VERSION } from "../api/types.js";
+import { KeyedMutex } from "../k8s/keyed-mutex.js";
+import { PoolClient } from "../k8s/resources.js";
+import { countsStale, poolCounts, refreshPoolCounts, refreshSubnetCounts, subnetCountsOf } from "../reservation/counts.js";
+import { parseAddressSpec } from "../api/address-spec.js";
+import { SubnetLedger } from "../reservation/ledger.js";
+
+export interface Logger {
+  error(obj: object, msg: string): void;
+}
+
+type Spider = (SpiderSubnet | SpiderIPPool) & k8s.KubernetesObject;
+
+function stale(obj: Spider): boolean {
+  try {
+    if (obj.kind === "SpiderSubnet") {
+      const spec = parseAddressSpec(obj.spec);
+      return countsStale(obj.status, subnetCountsOf(spec, SubnetLedger.decode(spec.family, obj.status?.controlledIPPools)));
+    }
+    return countsStale(obj.status, poolCounts(obj));
+  } catch {
+    return false; // a spec that does not parse has no counts to show
+  }
+}
+
+export async function startCountReconciler(kc: k8s.KubeConfig, log: Logger): Promise<() => void> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const pools = new PoolClient(custom);
+  const queue = new KeyedMutex();
+  const informers: Array<k8s.Informer<Spider>> = [];
+  for (const plural of [PLURAL.SpiderSubnet, PLURAL.SpiderIPPool]) {
+    const informer = k8s.makeInformer<Spider>(
+      kc,
+      `/apis/${GROUP}/${VERSION}/${plural}`,
+      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<k8s.KubernetesListObject<Spider>>,
+    );
+    const onChange = (obj: Spider): void => {
+      const name = obj.metadata?.name;
+      if (!name || !stale(obj)) return;
+      const refresh = plural === PLURAL.SpiderSubnet ? refreshSubnetCounts(custom, name) : refreshPoolCounts(pools, name);
+      queue.run(`${plural}/${name}`, () => refresh).catch((e: unknown) => log.error({ err: e, name, plural }, "count refresh failed"));
+    };
+    informer.on("add", onChange);
+    informer.on("update", onChange);
+    // The informer stops on a watch error; start it again after a pause.
+    informer.on("error", (e: unknown) => {
+      log.error({ err: e, plural }, "watch failed; restarting in 2 s");
+      setTimeout(() => void informer.start().catch(() => undefined), 2000);
+    });
+    await informer.start();
+    informers.push(informer);
+  }
+  return () => informers.forEach((i) => void i.stop());
+}

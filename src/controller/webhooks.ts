@@ -1,0 +1,31 @@
+/** Wires the admission decisions to the API clients: what /validate and /mutate run. */
+import * as k8s from "@kubernetes/client-node";
+import type { CasOptions } from "../k8s/cas.js";
+import { DEFAULT_CAS } from "../k8s/cas.js";
+import type { WebhookMetrics } from "../metrics/webhook.js";
+import { LedgerStores } from "../reservation/ledger-store.js";
+import { type AdmissionRequest, type Verdict, allow } from "../webhook/admission.js";
+import { decideAddressSpecDefaults } from "../webhook/mutate-address-spec.js";
+import { admitWorkload } from "../webhook/mutate-workload.js";
+import { admitSpiderResource } from "../webhook/validate-resources.js";
+
+export interface Admitters {
+  validate: (req: AdmissionRequest) => Promise<Verdict>;
+  mutate: (req: AdmissionRequest) => Promise<Verdict>;
+}
+
+export function buildAdmitters(kc: k8s.KubeConfig, o: { namespace: string; ledgerName: string; metrics: WebhookMetrics }): Admitters {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const cas: CasOptions = {
+    ...DEFAULT_CAS,
+    // "SpiderSubnet \"a\"'s ledger" → "SpiderSubnet's ledger": one label value per kind of object.
+    onConflict: (what) => o.metrics.casConflicts.inc({ object: what.replace(/ "[^"]*"/g, "") }),
+  };
+  const stores = new LedgerStores({ core, custom, namespace: o.namespace, ledgerName: o.ledgerName, cas });
+  return {
+    validate: (req) => admitSpiderResource(req, stores),
+    mutate: (req) => (req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps }) : Promise.resolve(allow(decideAddressSpecDefaults(req)))),
+  };
+}

@@ -1,0 +1,30 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { METRIC } from "./names.js";
+
+/** The controller process's metrics: one registry, its own (no global state). */
+export class WebhookMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: METRIC.webhookRequests,
+    help: "Admission reviews answered, by webhook (validate|mutate), resource, operation and result (allowed|denied|error).",
+    labelNames: ["webhook", "resource", "operation", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: METRIC.webhookDuration,
+    help: "Time to answer an admission review, API calls included.",
+    labelNames: ["webhook", "resource", "operation"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly casConflicts = new Counter({
+    name: METRIC.casConflicts,
+    help: "Compare-and-swap writes that met a concurrent writer (409) and were retried, by object kind.",
+    labelNames: ["object"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(withProcessMetrics = true) {
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: "pinpool_" });
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The ledger step of a reservation, pure: does the subnet hold the auto pool's addresses,
+ * and if not, which of its lowest free addresses does the pool get?
+ */
+import type { ParsedAddressSpec } from "../api/address-spec.js";
+import type { WorkloadRef } from "../api/names.js";
+import { familyName } from "../ip/address.js";
+import { formatCidr } from "../ip/cidr.js";
+import { RangeSet } from "../ip/range-set.js";
+import { allow, deny } from "../webhook/admission.js";
+import type { Outcome } from "../webhook/outcome.js";
+import type { SubnetLedger } from "./ledger.js";
+import type { PoolPlan } from "./plan.js";
+
+export interface SubnetView {
+  name: string;
+  spec: ParsedAddressSpec;
+  ledger: SubnetLedger;
+}
+
+/** Spiderpool's application key for an auto pool: `apps_v1_Deployment_ns_name`. */
+export function applicationKey(w: WorkloadRef): string {
+  return `apps_v1_${w.kind}_${w.namespace}_${w.name}`;
+}
+
+/** Addresses an auto pool may never get: the gateway and every SpiderReservedIP. */
+export function unavailable(spec: ParsedAddressSpec, reserved: RangeSet): RangeSet {
+  return spec.gateway === undefined ? reserved : reserved.union(RangeSet.of(spec.family, spec.gateway));
+}
+
+/**
+ * Claims, in the subnet's ledger, at least `pool.size` addresses for `pool`: what it already
+ * holds plus the subnet's lowest free addresses. Never shrinks (see shrink in reserve.ts).
+ * `why` explains the size in a denial ("replicas 2 + 3").
+ */
+export function decideClaim(
+  workload: WorkloadRef,
+  pool: PoolPlan,
+  why: string,
+  subnet: SubnetView | undefined,
+  reserved: RangeSet,
+): Outcome<SubnetLedger> & { addresses?: RangeSet } {
+  const kind = workload.kind.toLowerCase();
+  if (!subnet) {
+    return { verdict: deny(`SpiderSubnet "${pool.subnet}" (asked for ${familyName(pool.family)} on ${pool.interface} of ${kind} "${workload.name}") does not exist`, 404) };
+  }
+  if (subnet.spec.family !== pool.family) {
+    return {
+      verdict: deny(
+        `SpiderSubnet "${pool.subnet}" is ${familyName(subnet.spec.family)} (spec.subnet ${formatCidr(subnet.spec.cidr)}), but ${kind} "${workload.name}" names it under ipv${pool.family}; list it under ipv${subnet.spec.family}`,
+      ),
+    };
+  }
+  const held = subnet.ledger.pools.get(pool.name);
+  const have = held ? Number(held.addresses.size) : 0;
+  if (held && have >= pool.size) return { verdict: allow(), addresses: held.addresses };
+  const need = pool.size - have;
+  const free = subnet.spec.addresses.lowestFree(subnet.ledger.held.union(unavailable(subnet.spec, reserved)), need);
+  if (free.size < BigInt(need)) {
+    const wants = have > 0 ? `needs ${need} more (${why} = ${pool.size}; pool "${pool.name}" holds ${have})` : `needs ${pool.size} (${why})`;
+    return { verdict: deny(`SpiderSubnet "${pool.subnet}" has ${free.size} free addresses; ${kind} "${workload.name}" ${wants}`) };
+  }
+  const addresses = held ? held.addresses.union(free) : free;
+  return { verdict: allow(), addresses, write: subnet.ledger.with(pool.name, { addresses, application: applicationKey(workload) }) };
+}

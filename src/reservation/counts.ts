@@ -1,0 +1,84 @@
+/**
+ * Keeps the count columns (TOTAL-IP-COUNT, ALLOCATED-IP-COUNT) of pools and subnets true
+ * to their spec, allocations and ledger. Every write is a compare-and-swap.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { parseAddressSpec } from "../api/address-spec.js";
+import { GROUP, PLURAL, type SpiderIPPool, type SpiderSubnet, VERSION } from "../api/types.js";
+import { AllocationRecord } from "../ip/allocation-record.js";
+import { type CasOptions, DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
+import { isNotFound } from "../k8s/errors.js";
+import type { PoolClient } from "../k8s/resources.js";
+import type { ParsedAddressSpec } from "../api/address-spec.js";
+import { SubnetLedger } from "./ledger.js";
+
+
+/** The count columns are int64; a /64's size is saturated at the largest integer JSON keeps exact. */
+export function countValue(n: bigint): number {
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+}
+
+export interface Counts {
+  totalIPCount: number;
+  allocatedIPCount: number;
+}
+
+/** A pool's counts: its addresses (spec.ips less excludeIPs) and those held by pods. */
+export function poolCounts(pool: SpiderIPPool): Counts {
+  const spec = parseAddressSpec(pool.spec);
+  return {
+    totalIPCount: countValue(spec.addresses.size),
+    allocatedIPCount: AllocationRecord.decode(spec.family, pool.status?.allocations).count,
+  };
+}
+
+/** A subnet's counts: its addresses and those its ledger hands to pools. */
+export function subnetCountsOf(spec: ParsedAddressSpec, ledger: SubnetLedger): Counts {
+  return {
+    totalIPCount: countValue(spec.addresses.size),
+    allocatedIPCount: countValue(ledger.held.intersection(spec.addresses).size),
+  };
+}
+
+function subnetCounts(subnet: SpiderSubnet): Counts {
+  const spec = parseAddressSpec(subnet.spec);
+  return subnetCountsOf(spec, SubnetLedger.decode(spec.family, subnet.status?.controlledIPPools));
+}
+
+export function countsStale(status: Partial<Counts> | undefined, counts: Counts): boolean {
+  return status?.totalIPCount !== counts.totalIPCount || status?.allocatedIPCount !== counts.allocatedIPCount;
+}
+
+/** Rewrites a pool's counts when they are stale. */
+export async function refreshPoolCounts(pools: PoolClient, name: string, cas: CasOptions = DEFAULT_CAS): Promise<void> {
+  await compareAndSwap(
+    `SpiderIPPool "${name}" status`,
+    async () => {
+      const pool = await pools.get(name);
+      if (!pool) return;
+      const counts = poolCounts(pool);
+      if (countsStale(pool.status, counts)) await pools.replaceStatus({ ...pool, status: { ...pool.status, ...counts } });
+    },
+    cas,
+  );
+}
+
+/** Rewrites a subnet's counts when they are stale (its ledger untouched). */
+export async function refreshSubnetCounts(custom: k8s.CustomObjectsApi, name: string, cas: CasOptions = DEFAULT_CAS): Promise<void> {
+  const ref = { group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name };
+  await compareAndSwap(
+    `SpiderSubnet "${name}" status`,
+    async () => {
+      let subnet: SpiderSubnet;
+      try {
+        subnet = (await custom.getClusterCustomObject(ref)) as SpiderSubnet;
+      } catch (e) {
+        if (isNotFound(e)) return;
+        throw e;
+      }
+      const counts = subnetCounts(subnet);
+      if (countsStale(subnet.status, counts)) await custom.replaceClusterCustomObjectStatus({ ...ref, body: { ...subnet, status: { ...subnet.status, ...counts } } });
+    },
+    cas,
+  );
+}

@@ -1,0 +1,140 @@
+/**
+ * Reading and compare-and-swap writing of the two ledgers. Parsed ledgers are cached by
+ * resourceVersion, so a read that finds the object unchanged costs one GET and no parsing.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
+import { GROUP, PLURAL, type SpiderSubnet, VERSION } from "../api/types.js";
+import { type CasOptions, DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
+import { isNotFound } from "../k8s/errors.js";
+import { KeyedMutex } from "../k8s/keyed-mutex.js";
+import { subnetCountsOf } from "./counts.js";
+import { ClusterLedger, SubnetLedger } from "./ledger.js";
+
+export const LEDGER_DATA_KEY = "ledger.json";
+
+export interface StoreOptions {
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+  /** Where the cluster ledger ConfigMap lives (the controller's namespace). */
+  namespace: string;
+  ledgerName: string;
+  cas?: CasOptions;
+}
+
+export interface SubnetState {
+  subnet: SpiderSubnet;
+  spec: ParsedAddressSpec;
+  ledger: SubnetLedger;
+}
+
+export class LedgerStores {
+  private readonly mutex = new KeyedMutex();
+  private clusterCache?: { rv: string; ledger: ClusterLedger };
+  private readonly subnetCache = new Map<string, { rv: string; state: SubnetState }>();
+
+  constructor(private readonly o: StoreOptions) {}
+
+  private get cas(): CasOptions {
+    return this.o.cas ?? DEFAULT_CAS;
+  }
+
+  async readCluster(): Promise<{ ledger: ClusterLedger; rv?: string }> {
+    let cm: k8s.V1ConfigMap;
+    try {
+      cm = await this.o.core.readNamespacedConfigMap({ name: this.o.ledgerName, namespace: this.o.namespace });
+    } catch (e) {
+      if (isNotFound(e)) return { ledger: ClusterLedger.empty() };
+      throw e;
+    }
+    const rv = cm.metadata?.resourceVersion as string;
+    if (this.clusterCache?.rv !== rv) {
+      const where = `ConfigMap ${this.o.namespace}/${this.o.ledgerName} data["${LEDGER_DATA_KEY}"]`;
+      this.clusterCache = { rv, ledger: ClusterLedger.decode(cm.data?.[LEDGER_DATA_KEY], where) };
+    }
+    return { ledger: this.clusterCache.ledger, rv };
+  }
+
+  private async writeCluster(ledger: ClusterLedger, rv: string | undefined): Promise<void> {
+    const body: k8s.V1ConfigMap = {
+      metadata: { name: this.o.ledgerName, namespace: this.o.namespace, ...(rv ? { resourceVersion: rv } : {}), labels: { "app.kubernetes.io/part-of": "pinpool" } },
+      data: { [LEDGER_DATA_KEY]: ledger.encode() },
+    };
+    // Without a resourceVersion the ledger does not exist yet: create, and a 409 (someone
+    // created it first) sends the caller round the CAS loop again.
+    const stored = rv
+      ? await this.o.core.replaceNamespacedConfigMap({ name: this.o.ledgerName, namespace: this.o.namespace, body })
+      : await this.o.core.createNamespacedConfigMap({ namespace: this.o.namespace, body });
+    this.clusterCache = { rv: stored.metadata?.resourceVersion as string, ledger };
+  }
+
+  /**
+   * Reads the cluster ledger, decides, and writes the decision's ledger (unless `dryRun`),
+   * as one compare-and-swap: a concurrent writer makes the whole step run again.
+   */
+  updateCluster<R extends { write?: ClusterLedger }>(dryRun: boolean, decide: (l: ClusterLedger) => R): Promise<R> {
+    return this.mutex.run("cluster", () =>
+      compareAndSwap(
+        "the cluster ledger",
+        async () => {
+          const { ledger, rv } = await this.readCluster();
+          const outcome = decide(ledger);
+          if (outcome.write && !dryRun) await this.writeCluster(outcome.write, rv);
+          return outcome;
+        },
+        this.cas,
+      ),
+    );
+  }
+
+  /** The subnet and its parsed ledger, or undefined when it does not exist. */
+  async readSubnet(name: string): Promise<SubnetState | undefined> {
+    let subnet: SpiderSubnet;
+    try {
+      subnet = (await this.o.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name })) as SpiderSubnet;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    const rv = subnet.metadata.resourceVersion as string;
+    const cached = this.subnetCache.get(name);
+    if (cached?.rv === rv) return cached.state;
+    const spec = parseAddressSpec(subnet.spec);
+    const state = { subnet, spec, ledger: SubnetLedger.decode(spec.family, subnet.status?.controlledIPPools, `SpiderSubnet "${name}" status.controlledIPPools`) };
+    this.subnetCache.set(name, { rv, state });
+    return state;
+  }
+
+  private async writeSubnet(state: SubnetState, ledger: SubnetLedger): Promise<void> {
+    const body: SpiderSubnet = {
+      ...state.subnet,
+      status: {
+        ...state.subnet.status,
+        controlledIPPools: ledger.encode(),
+        ...subnetCountsOf(state.spec, ledger),
+      },
+    };
+    const name = state.subnet.metadata.name as string;
+    const stored = (await this.o.custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name, body })) as SpiderSubnet;
+    this.subnetCache.set(name, { rv: stored.metadata.resourceVersion as string, state: { subnet: stored, spec: state.spec, ledger } });
+  }
+
+  /**
+   * Like updateCluster, for SpiderSubnet `name`'s ledger (its status). `decide` gets
+   * undefined when the subnet does not exist.
+   */
+  updateSubnet<R extends { write?: SubnetLedger }>(name: string, dryRun: boolean, decide: (s: SubnetState | undefined) => R): Promise<R> {
+    return this.mutex.run(`subnet/${name}`, () =>
+      compareAndSwap(
+        `SpiderSubnet "${name}"'s ledger`,
+        async () => {
+          const state = await this.readSubnet(name);
+          const outcome = decide(state);
+          if (state && outcome.write && !dryRun) await this.writeSubnet(state, outcome.write);
+          return outcome;
+        },
+        this.cas,
+      ),
+    );
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The ledgers that make overlap checks race-free: the check and the claim are one
+ * compare-and-swap on the ledger object, so two admissions can never both pass.
+ *
+ * - SubnetLedger: which of a SpiderSubnet's addresses each SpiderIPPool holds, stored in
+ *   the subnet's `status.controlledIPPools` as Spiderpool does (JSON: pool → {ips, application}).
+ * - ClusterLedger: every SpiderSubnet's CIDR and addresses, and every SpiderIPPool that
+ *   lies in no subnet, stored in one ConfigMap (see ledger-store.ts).
+ *
+ * A ledger may over-claim (an admission whose object was then refused, an update that did
+ * not land) but never under-claim: the controller trims over-claims to the stored objects.
+ * Both classes are immutable; `with*` returns a new ledger.
+ */
+import type { Family } from "../ip/address.js";
+import { type Cidr, cidrBounds, formatCidr, parseCidr } from "../ip/cidr.js";
+import { parseIPList } from "../ip/ip-list.js";
+import { type Overlap, OverlapIndex } from "../ip/overlap-index.js";
+import { RangeSet } from "../ip/range-set.js";
+
+export interface PoolClaim {
+  readonly addresses: RangeSet;
+  /** Spiderpool's application key (`apps_v1_Deployment_ns_name`) for auto pools. */
+  readonly application?: string;
+}
+
+export class LedgerFormatError extends Error {
+  override name = "LedgerFormatError";
+}
+
+function parseJsonObject(text: string | undefined, where: string): Record<string, unknown> {
+  if (text === undefined || text === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new LedgerFormatError(`${where} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new LedgerFormatError(`${where}: expected a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** A SpiderSubnet's ledger: which pool holds which of its addresses. */
+export class SubnetLedger {
+  private indexCache?: OverlapIndex;
+  private heldCache?: RangeSet;
+
+  constructor(
+    readonly family: Family,
+    readonly pools: ReadonlyMap<string, PoolClaim>,
+  ) {}
+
+  static decode(family: Family, controlledIPPools: string | undefined, where = "status.controlledIPPools"): SubnetLedger {
+    const raw = parseJsonObject(controlledIPPools, where);
+    const pools = new Map<string, PoolClaim>();
+    for (const [name, entry] of Object.entries(raw)) {
+      const e = entry as { ips?: unknown; application?: unknown };
+      const addresses = parseIPList(family, e?.ips as string[] | undefined, `${where}["${name}"].ips`);
+      pools.set(name, typeof e?.application === "string" ? { addresses, application: e.application } : { addresses });
+    }
+    return new SubnetLedger(family, pools);
+  }
+
+  /** The JSON string stored in status.controlledIPPools; pool names sorted, so equal ledgers are equal bytes. */
+  encode(): string {
+    const out: Record<string, { ips: string[]; application?: string }> = {};
+    for (const name of [...this.pools.keys()].sort()) {
+      const claim = this.pools.get(name) as PoolClaim;
+      out[name] = { ips: claim.addresses.toStrings(), ...(claim.application ? { application: claim.application } : {}) };
+    }
+    return JSON.stringify(out);
+  }
+
+  /** Every address some pool holds. */
+  get held(): RangeSet {
+    this.heldCache ??= [...this.pools.values()].reduce((acc, c) => acc.union(c.addresses), RangeSet.empty(this.family));
+    return this.heldCache;
+  }
+
+  /** Pools other than `except` holding any of `addresses`, with exactly the addresses they share. */
+  conflicts(addresses: RangeSet, except?: string): Overlap[] {
+    this.indexCache ??= OverlapIndex.build(this.family, [...this.pools].map(([n, c]) => [n, c.addresses] as const));
+    return this.indexCache.query(addresses, except);
+  }
+
+  with(pool: string, claim: PoolClaim): SubnetLedger {
+    const pools = new Map(this.pools);
+    pools.set(pool, claim);
+    return new SubnetLedger(this.family, pools);
+  }
+
+  without(pool: string): SubnetLedger {
+    const pools = new Map(this.pools);
+    pools.delete(pool);
+    return new SubnetLedger(this.family, pools);
+  }
+}
+
+/** A subnet's or orphan pool's entry in the cluster ledger. */
+export interface RangeClaim {
+  readonly cidr: Cidr;
+  readonly addresses: RangeSet;
+}
+
+type Section = "subnets" | "pools";
+
+function cidrSet(cidr: Cidr): RangeSet {
+  const b = cidrBounds(cidr);
+  return RangeSet.of(cidr.family, b.start, b.end);
+}
+
+/** The cluster ledger: all subnets, and the pools that lie in no subnet. */
+export class ClusterLedger {
+  private readonly indexes = new Map<string, OverlapIndex>();
+
+  constructor(
+    readonly subnets: ReadonlyMap<string, RangeClaim>,
+    readonly pools: ReadonlyMap<string, RangeClaim>,
+  ) {}
+
+  static empty(): ClusterLedger {
+    return new ClusterLedger(new Map(), new Map());
+  }
+
+  static decode(text: string | undefined, where = "the cluster ledger"): ClusterLedger {
+    const raw = parseJsonObject(text, where);
+    const section = (name: Section): Map<string, RangeClaim> => {
+      const out = new Map<string, RangeClaim>();
+      for (const [key, entry] of Object.entries((raw[name] ?? {}) as Record<string, { subnet?: string; ips?: string[] }>)) {
+        const cidr = parseCidr(entry?.subnet as string, `${where} ${name}["${key}"].subnet`);
+        out.set(key, { cidr, addresses: parseIPList(cidr.family, entry?.ips, `${where} ${name}["${key}"].ips`) });
+      }
+      return out;
+    };
+    return new ClusterLedger(section("subnets"), section("pools"));
+  }
+
+  encode(): string {
+    const section = (m: ReadonlyMap<string, RangeClaim>): Record<string, { subnet: string; ips: string[] }> =>
+      Object.fromEntries(
+        [...m.keys()].sort().map((k) => {
+          const c = m.get(k) as RangeClaim;
+          return [k, { subnet: formatCidr(c.cidr), ips: c.addresses.toStrings() }];
+        }),
+      );
+    return JSON.stringify({ subnets: section(this.subnets), pools: section(this.pools) });
+  }
+
+  /** The subnet whose CIDR is exactly `cidr`, if any: a pool with that CIDR belongs to it. */
+  subnetOf(cidr: Cidr): string | undefined {
+    for (const [name, c] of this.subnets) {
+      if (c.cidr.family === cidr.family && c.cidr.base === cidr.base && c.cidr.prefix === cidr.prefix) return name;
+    }
+    return undefined;
+  }
+
+  /**
+   * Entries of `section` (except `except`) whose CIDR overlaps `cidr`; with `sameCidrAllowed`,
+   * entries with exactly this CIDR are left out (pools may share a CIDR, not addresses).
+   * Indexed by distinct CIDR, so a thousand pools sharing one CIDR cost one entry.
+   */
+  cidrConflicts(section: Section, cidr: Cidr, options: { except?: string; sameCidrAllowed?: boolean } = {}): Array<{ name: string; cidr: Cidr }> {
+    const text = formatCidr(cidr);
+    const byCidr = this.namesByCidr(section);
+    const hits = this.index(section, "cidr", cidr.family).query(cidrSet(cidr));
+    return hits
+      .filter((h) => !(options.sameCidrAllowed && h.owner === text))
+      .flatMap((h) => (byCidr.get(h.owner) ?? []).filter((n) => n !== options.except))
+      .sort()
+      .map((name) => ({ name, cidr: (this[section].get(name) as RangeClaim).cidr }));
+  }
+
+  /** Entries of `section` holding any of `addresses`. */
+  addressConflicts(section: Section, addresses: RangeSet, except?: string): Overlap[] {
+    return this.index(section, "addresses", addresses.family).query(addresses, except);
+  }
+
+  with(section: Section, name: string, claim: RangeClaim): ClusterLedger {
+    const next = new Map(this[section]);
+    next.set(name, claim);
+    return section === "subnets" ? new ClusterLedger(next, this.pools) : new ClusterLedger(this.subnets, next);
+  }
+
+  without(section: Section, name: string): ClusterLedger {
+    const next = new Map(this[section]);
+    next.delete(name);
+    return section === "subnets" ? new ClusterLedger(next, this.pools) : new ClusterLedger(this.subnets, next);
+  }
+
+  private namesByCidr(section: Section): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [name, c] of this[section]) {
+      const text = formatCidr(c.cidr);
+      const list = out.get(text);
+      if (list) list.push(name);
+      else out.set(text, [name]);
+    }
+    return out;
+  }
+
+  private index(section: Section, by: "cidr" | "addresses", family: Family): OverlapIndex {
+    const key = `${section}/${by}/${family}`;
+    let index = this.indexes.get(key);
+    if (!index) {
+      const entries =
+        by === "cidr"
+          ? [...this.namesByCidr(section).keys()].map((text) => [text, cidrSet(parseCidr(text))] as const)
+          : [...this[section]].map(([n, c]) => [n, c.addresses] as const);
+      index = OverlapIndex.build(family, entries);
+      this.indexes.set(key, index);
+    }
+    return index;
+  }
+}

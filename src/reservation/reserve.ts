@@ -1,0 +1,117 @@
+/**
+ * Carries out a workload's reservation against the API server: claim in the subnet's
+ * ledger (compare-and-swap), then create or resize the auto pool object. Order matters:
+ * the ledger first, so a pool object never holds an address its subnet did not give it;
+ * when shrinking, the pool first, so the ledger never frees an address a pool still holds.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import type { SpiderReservedIP } from "../api/types.js";
+import { parseIPList } from "../ip/ip-list.js";
+import { AllocationRecord } from "../ip/allocation-record.js";
+import { RangeSet } from "../ip/range-set.js";
+import { parseAddressSpec } from "../api/address-spec.js";
+import { compareAndSwap } from "../k8s/cas.js";
+import { apiMessage, isConflict } from "../k8s/errors.js";
+import { PoolClient, listReservedIPs } from "../k8s/resources.js";
+import { type Verdict, allow, deny } from "../webhook/admission.js";
+import { autoPoolObject, ownedBy } from "./auto-pool.js";
+import { decideClaim } from "./claim.js";
+import type { LedgerStores, SubnetState } from "./ledger-store.js";
+import { type PoolPlan, type ReservationPlan, explainSize } from "./plan.js";
+import { refreshPoolCounts } from "./counts.js";
+
+export interface ReserveDeps {
+  stores: LedgerStores;
+  custom: k8s.CustomObjectsApi;
+}
+
+/** Every SpiderReservedIP's addresses, per family. */
+export function reservedSets(items: readonly SpiderReservedIP[]): Record<4 | 6, RangeSet> {
+  const out: Record<4 | 6, RangeSet> = { 4: RangeSet.empty(4), 6: RangeSet.empty(6) };
+  for (const r of items) {
+    const family = r.spec.ipVersion ?? ((r.spec.ips ?? [])[0]?.includes(":") ? 6 : 4);
+    out[family] = out[family].union(parseIPList(family, r.spec.ips, `SpiderReservedIP "${r.metadata.name}" spec.ips`));
+  }
+  return out;
+}
+
+/** Reserves every pool of `plan`; on a dry run, only checks that it could. */
+export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: boolean): Promise<Verdict> {
+  const reserved = reservedSets(await listReservedIPs(deps.custom));
+  const pools = new PoolClient(deps.custom);
+  const warnings: string[] = [];
+  for (const pool of plan.pools) {
+    let subnet: SubnetState | undefined;
+    const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
+      subnet = state;
+      return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state }, reserved[pool.family]);
+    });
+    if (!outcome.verdict.allowed) return outcome.verdict;
+    if (dryRun || !subnet || !outcome.addresses) continue;
+    const denial = await ensurePool(plan, pool, subnet, outcome.addresses, pools);
+    if (denial) return denial;
+    if (outcome.addresses.size > BigInt(pool.size)) {
+      const warning = await shrink(plan, pool, deps.stores, pools);
+      if (warning) warnings.push(warning);
+    }
+    await refreshPoolCounts(pools, pool.name);
+  }
+  return allow(undefined, warnings);
+}
+
+/** Creates the auto pool with `addresses`, or grows an existing one to them. */
+async function ensurePool(plan: ReservationPlan, pool: PoolPlan, subnet: SubnetState, addresses: RangeSet, pools: PoolClient): Promise<Verdict | undefined> {
+  return compareAndSwap(`SpiderIPPool "${pool.name}"`, async () => {
+    const existing = await pools.get(pool.name);
+    if (!existing) {
+      try {
+        await pools.create(autoPoolObject(plan.workload, pool, plan.reclaim, { object: subnet.subnet, spec: subnet.spec }, addresses));
+      } catch (e) {
+        // Another admission of the same workload created it first: read it and go round again.
+        if (isConflict(e)) throw e;
+        throw new Error(`creating SpiderIPPool "${pool.name}" failed: ${apiMessage(e)}`, { cause: e });
+      }
+      return undefined;
+    }
+    if (!ownedBy(existing, plan.workload)) {
+      return deny(`SpiderIPPool "${pool.name}" already exists and is not reserved for ${plan.workload.kind} ${plan.workload.namespace}/${plan.workload.name}; rename or delete it`, 409);
+    }
+    const current = parseIPList(pool.family, existing.spec.ips, `SpiderIPPool "${pool.name}" spec.ips`);
+    if (current.containsSet(addresses)) return undefined;
+    await pools.replace({ ...existing, spec: { ...existing.spec, ips: current.union(addresses).toStrings() } });
+    return undefined;
+  });
+}
+
+/**
+ * Gives back, from the top, addresses of the pool that no pod holds, until it has
+ * `pool.size`; then releases them in the ledger. Returns a warning when pods hold too many
+ * addresses to shrink all the way.
+ */
+async function shrink(plan: ReservationPlan, pool: PoolPlan, stores: LedgerStores, pools: PoolClient): Promise<string | undefined> {
+  let dropped = RangeSet.empty(pool.family);
+  let shortBy = 0n;
+  await compareAndSwap(`SpiderIPPool "${pool.name}" shrink`, async () => {
+    const existing = await pools.get(pool.name);
+    if (!existing) return; // deleted meanwhile: nothing to shrink
+    const spec = parseAddressSpec(existing.spec);
+    const allocated = AllocationRecord.decode(spec.family, existing.status?.allocations).allocated();
+    const excess = spec.addresses.size - BigInt(pool.size);
+    if (excess <= 0n) return;
+    dropped = spec.addresses.difference(allocated).takeLast(excess);
+    shortBy = excess - dropped.size;
+    if (dropped.isEmpty) return;
+    const ips = parseIPList(spec.family, existing.spec.ips, "spec.ips").difference(dropped);
+    await pools.replace({ ...existing, spec: { ...existing.spec, ips: ips.toStrings() } });
+  });
+  if (!dropped.isEmpty) {
+    await stores.updateSubnet(pool.subnet, false, (state) => {
+      const claim = state?.ledger.pools.get(pool.name);
+      if (!state || !claim) return { verdict: allow() };
+      return { verdict: allow(), write: state.ledger.with(pool.name, { ...claim, addresses: claim.addresses.difference(dropped) }) };
+    });
+  }
+  return shortBy > 0n
+    ? `SpiderIPPool "${pool.name}" keeps ${shortBy} more addresses than ${explainSize(plan)}: pods still hold them; it shrinks when they are released`
+    : undefined;
+}

@@ -1,0 +1,96 @@
+/**
+ * SpiderSubnet admission, pure: given the request and the cluster ledger, the verdict and
+ * the ledger to write. Rules from Spiderpool's subnet_validate.go; messages name the
+ * conflicting object and the overlapping ranges.
+ */
+import type { SpiderSubnet } from "../api/types.js";
+import { formatCidr } from "../ip/cidr.js";
+import { type AdmissionRequest, allow, deny } from "./admission.js";
+import { type ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
+import { type Outcome, nameList } from "./outcome.js";
+import { checkAddressSpec, specErrorMessage } from "./spec-checks.js";
+
+export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {
+  if (req.operation === "DELETE") return decideSubnetDelete(req, ledger);
+  const subnet = req.object as unknown as SpiderSubnet;
+  const name = subnet.metadata?.name;
+  if (!name) {
+    return { verdict: deny(`SpiderSubnet needs metadata.name: generateName is not supported, because pinpool's ledger is keyed by name`) };
+  }
+  const subject = `SpiderSubnet "${name}"`;
+  let parsed;
+  try {
+    parsed = checkAddressSpec(subnet.spec);
+  } catch (e) {
+    return { verdict: deny(`${subject}: ${specErrorMessage(e)}`) };
+  }
+  const cidrText = formatCidr(parsed.cidr);
+  if (req.operation === "UPDATE") {
+    const old = req.oldObject as unknown as SpiderSubnet;
+    if (old.spec.subnet !== subnet.spec.subnet) {
+      return { verdict: deny(`${subject}: spec.subnet is immutable (${old.spec.subnet} → ${subnet.spec.subnet}); create a new SpiderSubnet instead`) };
+    }
+    if (old.spec.ipVersion !== undefined && old.spec.ipVersion !== subnet.spec.ipVersion) {
+      return { verdict: deny(`${subject}: spec.ipVersion is immutable (${old.spec.ipVersion} → ${String(subnet.spec.ipVersion)})`) };
+    }
+    // No update may take away an address a pool holds.
+    const held = SubnetLedger.decode(parsed.family, old.status?.controlledIPPools);
+    for (const [pool, claim] of held.pools) {
+      const dropped = claim.addresses.difference(parsed.addresses);
+      if (!dropped.isEmpty) {
+        return {
+          verdict: deny(
+            `${subject}: the update would remove ${dropped.toString()}, which SpiderIPPool "${pool}" holds; shrink or delete that pool first (a subnet's addresses are spec.ips less spec.excludeIPs)`,
+          ),
+        };
+      }
+    }
+  }
+  const [overlapping] = ledger.cidrConflicts("subnets", parsed.cidr, { except: name });
+  if (overlapping) {
+    return {
+      verdict: deny(
+        `${subject}: spec.subnet ${cidrText} overlaps SpiderSubnet "${overlapping.name}" (spec.subnet ${formatCidr(overlapping.cidr)}); subnets may not overlap`,
+      ),
+    };
+  }
+  const [stranger] = ledger.cidrConflicts("pools", parsed.cidr, { sameCidrAllowed: true });
+  if (stranger) {
+    return {
+      verdict: deny(
+        `${subject}: spec.subnet ${cidrText} overlaps SpiderIPPool "${stranger.name}" whose spec.subnet is ${formatCidr(stranger.cidr)}; a pool inside a subnet must use the subnet's CIDR`,
+      ),
+    };
+  }
+  // Pools created before this subnet, with its CIDR, become its pools: it must contain them.
+  for (const [pool, claim] of ledger.pools) {
+    if (formatCidr(claim.cidr) !== cidrText) continue;
+    const outside = claim.addresses.difference(parsed.addresses);
+    if (!outside.isEmpty) {
+      return {
+        verdict: deny(`${subject}: SpiderIPPool "${pool}" holds ${outside.toString()}, which this subnet's spec.ips (less spec.excludeIPs) would not contain`),
+      };
+    }
+  }
+  const current = ledger.subnets.get(name);
+  if (current && current.addresses.equals(parsed.addresses) && formatCidr(current.cidr) === cidrText) return { verdict: allow() };
+  return { verdict: allow(), write: ledger.with("subnets", name, { cidr: parsed.cidr, addresses: parsed.addresses }) };
+}
+
+function decideSubnetDelete(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {
+  const old = req.oldObject as unknown as SpiderSubnet;
+  const name = old.metadata.name as string;
+  let pools: string[];
+  try {
+    const family = old.spec.ipVersion ?? (old.spec.subnet.includes(":") ? 6 : 4);
+    pools = [...SubnetLedger.decode(family, old.status?.controlledIPPools).pools.keys()];
+  } catch {
+    pools = []; // an unreadable ledger must not make the subnet undeletable
+  }
+  if (pools.length > 0) {
+    return {
+      verdict: deny(`SpiderSubnet "${name}" still hands addresses to SpiderIPPool ${nameList(pools)}; delete those pools (or their workloads) first`),
+    };
+  }
+  return ledger.subnets.has(name) ? { verdict: allow(), write: ledger.without("subnets", name) } : { verdict: allow() };
+}
