@@ -4,7 +4,7 @@
  * Used by the integration tests, the benchmarks and the demo.
  */
 import { execFile, spawn } from "node:child_process";
-import { openSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -42,15 +42,34 @@ export function renderWebhooks(caPem: string, urlBase?: string): string {
   return docs.join("---\n");
 }
 
-function healthz(port: number, ca: Buffer): Promise<boolean> {
+/** The pid /healthz reports, or undefined when nothing healthy answers. */
+function healthzPid(port: number, ca: Buffer): Promise<number | undefined> {
   return new Promise((resolve) => {
     const req = https.get({ host: "127.0.0.1", port, path: "/healthz", ca, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve(res.statusCode === 200 ? (JSON.parse(body) as { pid: number }).pid : undefined));
     });
-    req.on("error", () => resolve(false));
+    req.on("error", () => resolve(undefined));
     req.on("timeout", () => req.destroy());
   });
+}
+
+const pidFile = path.join(stateDir, "pids", "pinpool-controller.pid");
+
+/** Stops a controller an earlier run left running (it would hold the port and answer for us). */
+function stopRecordedController(): void {
+  if (!existsSync(pidFile)) return;
+  try {
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+  } catch {
+    // already gone
+  }
+}
+
+/** Removes pinpool's webhook configurations: with failurePolicy Fail they would block writes once the controller is gone. */
+export async function unregisterWebhooks(): Promise<void> {
+  await kubectl(["delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "-l", "app.kubernetes.io/part-of=pinpool", "--ignore-not-found"]);
 }
 
 /**
@@ -62,6 +81,7 @@ export async function startLocalController(kubeconfigPath: string, port = 19443,
   await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certDir]);
   await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
   mkdirSync(path.join(stateDir, "logs"), { recursive: true });
+  stopRecordedController();
   const log = openSync(path.join(stateDir, "logs", "pinpool-controller.log"), "a");
   const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/controller/main.ts")], {
     env: {
@@ -77,13 +97,15 @@ export async function startLocalController(kubeconfigPath: string, port = 19443,
     detached: true,
   });
   mkdirSync(path.join(stateDir, "pids"), { recursive: true });
-  writeFileSync(path.join(stateDir, "pids", "pinpool-controller.pid"), String(child.pid));
+  writeFileSync(pidFile, String(child.pid));
   let exited = false;
   child.on("exit", () => (exited = true));
   const ca = readFileSync(path.join(certDir, "ca.crt"));
   await waitFor("pinpool-controller /healthz", 30_000, async () => {
     if (exited) throw new Error(`pinpool-controller exited; see ${stateDir}/logs/pinpool-controller.log`);
-    return (await healthz(port, ca)) ? true : undefined;
+    const pid = await healthzPid(port, ca);
+    if (pid !== undefined && pid !== child.pid) throw new Error(`port ${port} is held by another process (pid ${pid}); stop it first`);
+    return pid === child.pid ? true : undefined;
   });
   await kubectlOk(["apply", "-f", "-"], renderWebhooks(ca.toString(), `https://127.0.0.1:${port}`));
   // Webhook configurations reach the API server through an informer: probe until a dry run
@@ -102,6 +124,7 @@ spec: { subnet: 10.255.255.1/24 }
     metricsPort,
     certDir,
     stop: async () => {
+      await unregisterWebhooks();
       if (!exited) {
         const gone = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");

@@ -5,9 +5,9 @@
 import type * as k8s from "@kubernetes/client-node";
 import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
 import { GROUP, PLURAL, type SpiderSubnet, VERSION } from "../api/types.js";
-import { type CasOptions, DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
+import { type CasOptions, DEFAULT_CAS } from "../k8s/cas.js";
 import { isNotFound } from "../k8s/errors.js";
-import { KeyedMutex } from "../k8s/keyed-mutex.js";
+import { GroupCommit } from "../k8s/group-commit.js";
 import { subnetCountsOf } from "./counts.js";
 import { ClusterLedger, SubnetLedger } from "./ledger.js";
 
@@ -28,12 +28,25 @@ export interface SubnetState {
   ledger: SubnetLedger;
 }
 
+type ClusterView = { ledger: ClusterLedger; rv?: string };
+
 export class LedgerStores {
-  private readonly mutex = new KeyedMutex();
+  private readonly clusterLane: GroupCommit<ClusterView, ClusterLedger>;
+  private readonly subnetLanes = new Map<string, GroupCommit<SubnetState | undefined, SubnetLedger>>();
   private clusterCache?: { rv: string; ledger: ClusterLedger };
   private readonly subnetCache = new Map<string, { rv: string; state: SubnetState }>();
 
-  constructor(private readonly o: StoreOptions) {}
+  constructor(private readonly o: StoreOptions) {
+    this.clusterLane = new GroupCommit(
+      "the cluster ledger",
+      {
+        read: () => this.readCluster(),
+        apply: (view, ledger) => ({ ...view, ledger }),
+        write: (base, next) => this.writeCluster(next.ledger, base.rv),
+      },
+      this.cas,
+    );
+  }
 
   private get cas(): CasOptions {
     return this.o.cas ?? DEFAULT_CAS;
@@ -70,21 +83,11 @@ export class LedgerStores {
 
   /**
    * Reads the cluster ledger, decides, and writes the decision's ledger (unless `dryRun`),
-   * as one compare-and-swap: a concurrent writer makes the whole step run again.
+   * as one compare-and-swap: a concurrent writer makes the decision run again. Concurrent
+   * calls are decided in order on one read and written together (group commit).
    */
   updateCluster<R extends { write?: ClusterLedger }>(dryRun: boolean, decide: (l: ClusterLedger) => R): Promise<R> {
-    return this.mutex.run("cluster", () =>
-      compareAndSwap(
-        "the cluster ledger",
-        async () => {
-          const { ledger, rv } = await this.readCluster();
-          const outcome = decide(ledger);
-          if (outcome.write && !dryRun) await this.writeCluster(outcome.write, rv);
-          return outcome;
-        },
-        this.cas,
-      ),
-    );
+    return this.clusterLane.submit(dryRun, (view) => decide(view.ledger));
   }
 
   /** The subnet and its parsed ledger, or undefined when it does not exist. */
@@ -124,17 +127,19 @@ export class LedgerStores {
    * undefined when the subnet does not exist.
    */
   updateSubnet<R extends { write?: SubnetLedger }>(name: string, dryRun: boolean, decide: (s: SubnetState | undefined) => R): Promise<R> {
-    return this.mutex.run(`subnet/${name}`, () =>
-      compareAndSwap(
+    let lane = this.subnetLanes.get(name);
+    if (!lane) {
+      lane = new GroupCommit(
         `SpiderSubnet "${name}"'s ledger`,
-        async () => {
-          const state = await this.readSubnet(name);
-          const outcome = decide(state);
-          if (state && outcome.write && !dryRun) await this.writeSubnet(state, outcome.write);
-          return outcome;
+        {
+          read: () => this.readSubnet(name),
+          apply: (view, ledger) => view && { ...view, ledger },
+          write: (base, next) => (base && next ? this.writeSubnet(base, next.ledger) : Promise.resolve()),
         },
         this.cas,
-      ),
-    );
+      );
+      this.subnetLanes.set(name, lane);
+    }
+    return lane.submit(dryRun, decide);
   }
 }

@@ -87,7 +87,8 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
 
   app.post("/validate", (request, reply) => answer("validate", o.validate, request.body, reply));
   app.post("/mutate", (request, reply) => answer("mutate", o.mutate, request.body, reply));
-  app.get("/healthz", () => ({ status: "ok" }));
+  // The pid lets a supervisor tell this process from another one holding the port.
+  app.get("/healthz", () => ({ status: "ok", pid: process.pid }));
   app.get("/readyz", () => ({ status: "ok" }));
 
   return {

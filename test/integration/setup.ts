@@ -1,8 +1,10 @@
 /** Root hooks: one real control plane per run (started here, or reused when running). */
 import * as k8s from "@kubernetes/client-node";
-import { ensureCluster, kubeConfig } from "../../scripts/cluster/local.js";
+import { CONTROLLER_NAMESPACE, type LocalController, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
+import { ensureCluster, kubeConfig, kubectl } from "../../scripts/cluster/local.js";
 
 export interface ClusterContext {
+  kubeconfigPath: string;
   kc: k8s.KubeConfig;
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
@@ -10,6 +12,13 @@ export interface ClusterContext {
 }
 
 let context: ClusterContext | undefined;
+let controller: Promise<LocalController> | undefined;
+
+/** pinpool-controller with its webhooks registered; started on first use, stopped after the run. */
+export function pinpoolController(): Promise<LocalController> {
+  controller ??= startLocalController(cluster().kubeconfigPath);
+  return controller;
+}
 
 export function cluster(): ClusterContext {
   if (!context) throw new Error("the cluster root hook has not run; run integration tests through their .mocharc.json");
@@ -19,12 +28,22 @@ export function cluster(): ClusterContext {
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
     this.timeout(30 * 60_000); // a cold control-plane build happens here when the cache is empty
-    const kc = kubeConfig(await ensureCluster());
+    const kubeconfigPath = await ensureCluster();
+    await unregisterWebhooks(); // left behind by a run that did not finish
+    // Cluster-scoped objects outlive namespaces: start every run from none (the local
+    // cluster is the tests' own; with the webhooks gone these deletes are not checked).
+    await kubectl(["delete", "spiderippools,spidersubnets,spiderreservedips", "--all", "--wait=false"]);
+    await kubectl(["delete", "configmap", "-n", CONTROLLER_NAMESPACE, "pinpool-ledger", "--ignore-not-found"]);
+    const kc = kubeConfig(kubeconfigPath);
     context = {
+      kubeconfigPath,
       kc,
       core: kc.makeApiClient(k8s.CoreV1Api),
       apps: kc.makeApiClient(k8s.AppsV1Api),
       custom: kc.makeApiClient(k8s.CustomObjectsApi),
     };
+  },
+  async afterAll(): Promise<void> {
+    if (controller) await (await controller).stop();
   },
 };

@@ -1,0 +1,152 @@
+import { expect } from "chai";
+import { parseAddressSpec } from "../../../src/api/address-spec.js";
+import { parseCidr } from "../../../src/ip/cidr.js";
+import { parseIPList } from "../../../src/ip/ip-list.js";
+import { ClusterLedger, SubnetLedger } from "../../../src/reservation/ledger.js";
+import type { AdmissionRequest } from "../../../src/webhook/admission.js";
+import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../../src/webhook/validate-pool.js";
+import { decideSubnet } from "../../../src/webhook/validate-subnet.js";
+import { loadRequest } from "../../fixtures/load.js";
+
+const seedSubnet = parseAddressSpec({ subnet: "10.244.0.0/16", ips: ["10.244.100.90-10.244.200.91"] });
+const claim = (ips: string[]): { addresses: ReturnType<typeof parseIPList> } => ({ addresses: parseIPList(4, ips, "ips") });
+
+function prepared(req: AdmissionRequest): PreparedPool {
+  const p = preparePool(req);
+  if ("verdict" in p) throw new Error(`expected a prepared pool, got ${JSON.stringify(p.verdict)}`);
+  return p.pool;
+}
+
+/** The captured pool CREATE with other ips. */
+const poolCreate = (ips: string[], subnet = "10.244.0.0/16"): AdmissionRequest =>
+  loadRequest("spiderippool-create", (r) => {
+    const spec = (r.object as { spec: { ips: string[]; subnet: string } }).spec;
+    spec.ips = ips;
+    spec.subnet = subnet;
+  });
+
+describe("webhook/validate SpiderIPPool", () => {
+  const ledger = new SubnetLedger(4, new Map([["nginx-v4-ippool", claim(["10.244.120.10-10.244.120.20"])]]));
+
+  it("routes a pool with a subnet's exact CIDR to that subnet", () => {
+    const cluster = ClusterLedger.empty().with("subnets", "nginx-subnet-v4", { cidr: seedSubnet.cidr, addresses: seedSubnet.addresses });
+    expect(decidePoolInCluster(prepared(poolCreate(["10.244.130.10"])), cluster)).to.deep.include({ subnet: "nginx-subnet-v4" });
+  });
+
+  it("claims a disjoint pool in the subnet's ledger", () => {
+    const out = decidePoolInSubnet(prepared(poolCreate(["10.244.130.10-10.244.130.20"])), "nginx-subnet-v4", seedSubnet, ledger);
+    expect(out.verdict.allowed).to.equal(true);
+    expect(out.write?.pools.get("capture-pool")?.addresses.toStrings()).to.deep.equal(["10.244.130.10-10.244.130.20"]);
+  });
+
+  it("denies an overlapping pool, naming it and the overlapping range", () => {
+    const out = decidePoolInSubnet(prepared(poolCreate(["10.244.120.18-10.244.120.30"])), "nginx-subnet-v4", seedSubnet, ledger);
+    expect(out).to.deep.equal({
+      verdict: { allowed: false, code: 403, message: 'SpiderIPPool "capture-pool" overlaps SpiderIPPool "nginx-v4-ippool" at 10.244.120.18-10.244.120.20' },
+    });
+  });
+
+  it("denies addresses the subnet does not have", () => {
+    const out = decidePoolInSubnet(prepared(poolCreate(["10.244.1.1-10.244.1.2"])), "nginx-subnet-v4", seedSubnet, ledger);
+    expect(out.verdict).to.deep.include({
+      message: 'SpiderIPPool "capture-pool": 10.244.1.1-10.244.1.2 not in SpiderSubnet "nginx-subnet-v4" (its spec.ips less spec.excludeIPs); a pool in a subnet uses only the subnet\'s addresses',
+    });
+  });
+
+  it("writes nothing when the ledger already holds the pool's addresses (the auto pool's own admission)", () => {
+    const mine = ledger.with("capture-pool", claim(["10.244.130.10-10.244.130.30"]));
+    expect(decidePoolInSubnet(prepared(poolCreate(["10.244.130.10-10.244.130.20"])), "nginx-subnet-v4", seedSubnet, mine)).to.deep.equal({
+      verdict: { allowed: true },
+    });
+  });
+
+  it("denies a pool outside any subnet that overlaps another, or whose CIDR overlaps a different CIDR", () => {
+    const cluster = ClusterLedger.empty()
+      .with("pools", "a", { cidr: parseCidr("10.9.0.0/24"), addresses: parseIPList(4, ["10.9.0.10-10.9.0.20"], "ips") })
+      .with("subnets", "s", { cidr: parseCidr("10.8.0.0/16"), addresses: parseIPList(4, ["10.8.0.1"], "ips") });
+    expect(decidePoolInCluster(prepared(poolCreate(["10.9.0.20-10.9.0.25"], "10.9.0.0/24")), cluster).verdict).to.deep.include({
+      message: 'SpiderIPPool "capture-pool" overlaps SpiderIPPool "a" at 10.9.0.20',
+    });
+    expect(decidePoolInCluster(prepared(poolCreate(["10.9.0.130"], "10.9.0.128/25")), cluster).verdict).to.deep.include({
+      message: 'SpiderIPPool "capture-pool": spec.subnet 10.9.0.128/25 overlaps SpiderIPPool "a" whose spec.subnet is 10.9.0.0/24; pools that overlap must share one spec.subnet',
+    });
+    expect(decidePoolInCluster(prepared(poolCreate(["10.8.1.1"], "10.8.1.0/24")), cluster).verdict).to.deep.include({
+      message: 'SpiderIPPool "capture-pool": spec.subnet 10.8.1.0/24 overlaps SpiderSubnet "s" (10.8.0.0/16); a pool in that subnet must use spec.subnet 10.8.0.0/16',
+    });
+    const ok = decidePoolInCluster(prepared(poolCreate(["10.9.0.21-10.9.0.25"], "10.9.0.0/24")), cluster);
+    expect(ok.write?.pools.get("capture-pool")?.addresses.toString()).to.equal("10.9.0.21-10.9.0.25");
+  });
+
+  it("refuses an update that drops an allocated address, naming its holder", () => {
+    const req = loadRequest("spiderippool-update", (r) => {
+      (r.oldObject as { status: unknown }).status = { allocations: { prefixes: ["default/nginx-644659db67-"], ips: ["10.244.130.12"], holders: ["0:6lsmm"] } };
+      (r.object as { spec: { ips: string[] } }).spec.ips = ["10.244.130.13-10.244.130.25"];
+    });
+    expect(preparePool(req)).to.deep.equal({
+      verdict: {
+        allowed: false,
+        code: 403,
+        message: 'SpiderIPPool "capture-pool": the update would remove 10.244.130.12, in use (10.244.130.12 by "default/nginx-644659db67-6lsmm"); a pool\'s addresses are spec.ips less spec.excludeIPs',
+      },
+    });
+  });
+
+  it("refuses to delete a pool whose addresses pods hold; releases an empty one", () => {
+    const busy = loadRequest("spiderippool-delete", (r) => {
+      (r.oldObject as { status: unknown }).status = { allocations: { prefixes: ["default/web/"], ips: ["10.244.130.10-10.244.130.11"], holders: ["0:0", "0:1"] } };
+    });
+    expect(preparePool(busy)).to.deep.equal({
+      verdict: { allowed: false, code: 403, message: 'SpiderIPPool "capture-pool" still has 2 allocated addresses (held by "default/web/0", "default/web/1"); delete those pods or workloads first' },
+    });
+    const mine = ledger.with("capture-pool", claim(["10.244.130.10-10.244.130.25"]));
+    const out = decidePoolInSubnet(prepared(loadRequest("spiderippool-delete")), "nginx-subnet-v4", seedSubnet, mine);
+    expect(out.write?.pools.has("capture-pool")).to.equal(false);
+  });
+
+  it("names spec errors: CIDR typo, gateway in ips, a route off the subnet", () => {
+    const edit = (spec: Record<string, unknown>): AdmissionRequest =>
+      loadRequest("spiderippool-create", (r) => Object.assign((r.object as { spec: object }).spec, spec));
+    expect(preparePool(edit({ subnet: "10.244.0.1/16" }))).to.deep.nested.include({
+      "verdict.message": 'SpiderIPPool "capture-pool": invalid spec.subnet "10.244.0.1/16": host bits are set; did you mean "10.244.0.0/16"?',
+    });
+    expect(preparePool(edit({ gateway: "10.244.130.10" }))).to.deep.nested.include({
+      "verdict.message": 'SpiderIPPool "capture-pool": spec.gateway 10.244.130.10 is also in spec.ips; a gateway cannot be handed to a pod: add 10.244.130.10 to spec.excludeIPs or remove it from spec.ips',
+    });
+    expect(preparePool(edit({ routes: [{ dst: "10.10.0.0/16", gw: "10.1.0.1" }] }))).to.deep.nested.include({
+      "verdict.message": 'SpiderIPPool "capture-pool": spec.routes[0].gw 10.1.0.1 is outside spec.subnet 10.244.0.0/16; a route\'s gateway must be reachable on the subnet',
+    });
+    expect(preparePool(edit({ routes: [{ dst: "0.0.0.0/0", gw: "10.244.0.1" }] }))).to.deep.nested.include({
+      "verdict.message": 'SpiderIPPool "capture-pool": spec.routes[0].dst 0.0.0.0/0 is the default route; set spec.gateway to configure the default route instead',
+    });
+    expect(preparePool(edit({ ips: ["fd00::1"] }))).to.deep.nested.include({
+      "verdict.message": 'SpiderIPPool "capture-pool": invalid spec.ips[0] "fd00::1": fd00::1 is IPv6, but this object is IPv4 (spec.ipVersion 4)',
+    });
+  });
+});
+
+describe("webhook/validate SpiderSubnet", () => {
+  const subnetReq = (name: string, spec: object, operation: "CREATE" | "DELETE" = "CREATE", status?: object): AdmissionRequest =>
+    loadRequest("spiderippool-create", (r) => {
+      r.resource = { group: "spiderpool.spidernet.io", version: "v2beta1", resource: "spidersubnets" };
+      r.operation = operation;
+      const obj = { apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderSubnet", metadata: { name }, spec, status };
+      if (operation === "DELETE") [r.object, r.oldObject] = [null, obj];
+      else r.object = obj;
+    });
+  const cluster = ClusterLedger.empty().with("subnets", "nginx-subnet-v4", { cidr: seedSubnet.cidr, addresses: seedSubnet.addresses });
+
+  it("claims a new subnet's CIDR and denies an overlapping one", () => {
+    expect(decideSubnet(subnetReq("other", { subnet: "10.245.0.0/16" }), cluster).write?.subnets.has("other")).to.equal(true);
+    expect(decideSubnet(subnetReq("inner", { subnet: "10.244.128.0/17" }), cluster).verdict).to.deep.include({
+      message: 'SpiderSubnet "inner": spec.subnet 10.244.128.0/17 overlaps SpiderSubnet "nginx-subnet-v4" (spec.subnet 10.244.0.0/16); subnets may not overlap',
+    });
+  });
+
+  it("refuses to delete a subnet that still hands addresses to pools", () => {
+    const status = { controlledIPPools: JSON.stringify({ "auto4-nginx-eth0-041822837d": { ips: ["10.244.100.90-10.244.100.94"] } }) };
+    expect(decideSubnet(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE", status), cluster).verdict).to.deep.include({
+      message: 'SpiderSubnet "nginx-subnet-v4" still hands addresses to SpiderIPPool "auto4-nginx-eth0-041822837d"; delete those pools (or their workloads) first',
+    });
+    expect(decideSubnet(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"), cluster).write?.subnets.size).to.equal(0);
+  });
+});
