@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { WebhookMetrics } from "../metrics/webhook.js";
 import { type AdmissionRequest, AdmissionFormatError, type Verdict, buildAdmissionReview, parseAdmissionReview } from "./admission.js";
 
@@ -36,7 +36,7 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
     bodyLimit: BODY_LIMIT,
     logger: o.logger ?? { level: "info" },
     // One line per decision that matters (denials, failures) instead of two per request.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Keep-alive beyond the API server's idle timeout, so connections are reused.
     keepAliveTimeout: 90_000,
   });

@@ -11,7 +11,7 @@ const nginx = { namespace: "default", kind: "Deployment" as const, name: "nginx"
 const plan = (size: number, subnet = "nginx-subnet-v4") => ({ name: autoPoolName(nginx, "eth0", 4), interface: "eth0", family: 4 as const, subnet, size });
 const view = (spec: Parameters<typeof parseAddressSpec>[0], pools: Record<string, string[]> = {}) => {
   const parsed = parseAddressSpec(spec);
-  return { name: "nginx-subnet-v4", spec: parsed, ledger: new SubnetLedger(4, new Map(Object.entries(pools).map(([k, v]) => [k, { addresses: parseIPList(4, v, "ips") }]))) };
+  return { name: "nginx-subnet-v4", spec: parsed, ledger: SubnetLedger.of(4, new Map(Object.entries(pools).map(([k, v]) => [k, { addresses: parseIPList(4, v, "ips") }]))) };
 };
 const none = RangeSet.empty(4);
 

@@ -26,7 +26,7 @@ const poolCreate = (ips: string[], subnet = "10.244.0.0/16"): AdmissionRequest =
   });
 
 describe("webhook/validate SpiderIPPool", () => {
-  const ledger = new SubnetLedger(4, new Map([["nginx-v4-ippool", claim(["10.244.120.10-10.244.120.20"])]]));
+  const ledger = SubnetLedger.of(4, new Map([["nginx-v4-ippool", claim(["10.244.120.10-10.244.120.20"])]]));
 
   it("routes a pool with a subnet's exact CIDR to that subnet", () => {
     const cluster = ClusterLedger.empty().with("subnets", "nginx-subnet-v4", { cidr: seedSubnet.cidr, addresses: seedSubnet.addresses });

@@ -1,0 +1,52 @@
+/**
+ * A small HTTPS load generator, run as its own process so it does not share the server's
+ * event loop: POSTs one body `count` times over `concurrency` keep-alive connections and
+ * prints {n, seconds, rps, p50Ms, p99Ms, statuses} as JSON.
+ *
+ *   node --import tsx scripts/bench/load.ts URL BODY_FILE CA_FILE CONCURRENCY COUNT
+ */
+import { readFileSync } from "node:fs";
+import https from "node:https";
+import { summarise } from "./stats.js";
+
+const [url, bodyFile, caFile, concurrencyText, countText] = process.argv.slice(2) as [string, string, string, string, string];
+const body = readFileSync(bodyFile);
+const agent = new https.Agent({ keepAlive: true, maxSockets: Number(concurrencyText), ca: readFileSync(caFile) });
+const target = new URL(url);
+const count = Number(countText);
+const latencies: number[] = [];
+const statuses: Record<string, number> = {};
+let sent = 0;
+
+function one(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const req = https.request(
+      { agent, host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": body.length } },
+      (res) => {
+        res.resume();
+        res.on("end", () => {
+          latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+          statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+          resolve();
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function worker(): Promise<void> {
+  while (sent < count) {
+    sent++;
+    await one();
+  }
+}
+
+const start = process.hrtime.bigint();
+await Promise.all(Array.from({ length: Number(concurrencyText) }, worker));
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+const s = summarise(latencies);
+console.log(JSON.stringify({ n: s.n, seconds, rps: s.n / seconds, p50Ms: s.p50, p99Ms: s.p99, statuses }));
+agent.destroy();
