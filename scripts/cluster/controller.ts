@@ -20,6 +20,8 @@ export interface LocalController {
   metricsPort: number;
   certDir: string;
   stop(): Promise<void>;
+  /** Lets this process exit while the controller keeps running (`npm run cluster:down` stops it). */
+  leaveRunning(): void;
 }
 
 interface WebhookConfiguration {
@@ -123,6 +125,7 @@ spec: { subnet: 10.255.255.1/24 }
     port,
     metricsPort,
     certDir,
+    leaveRunning: () => child.unref(),
     stop: async () => {
       await unregisterWebhooks();
       if (!exited) {

@@ -14,7 +14,7 @@ export class OverlayMap<K, V> implements Iterable<[K, V]> {
   ) {}
 
   static of<K, V>(entries: Iterable<readonly [K, V]>): OverlayMap<K, V> {
-    return new OverlayMap(new Map(entries), new Map());
+    return new OverlayMap<K, V>(new Map(entries), new Map());
   }
 
   get(key: K): V | undefined {
@@ -52,10 +52,10 @@ export class OverlayMap<K, V> implements Iterable<[K, V]> {
   }
 
   private changed(key: K, value: V | typeof TOMBSTONE): OverlayMap<K, V> {
-    const changes = new Map(this.changes).set(key, value);
+    const changes = new Map<K, V | typeof TOMBSTONE>(this.changes).set(key, value);
     // Fold a large overlay into a new base, so lookups and copies stay cheap.
-    if (changes.size > 64 && changes.size * 8 > this.base.size) return new OverlayMap(new OverlayMap(this.base, changes).materialise(), new Map());
-    return new OverlayMap(this.base, changes);
+    if (changes.size > 64 && changes.size * 8 > this.base.size) return new OverlayMap<K, V>(new OverlayMap<K, V>(this.base, changes).materialise(), new Map());
+    return new OverlayMap<K, V>(this.base, changes);
   }
 
   private materialise(): Map<K, V> {

@@ -100,7 +100,7 @@ describe("webhook server transport (TLS, body limit, malformed reviews, certific
   it("refuses TLS 1.1", async () => {
     const outcome = await new Promise<string>((resolve) => {
       const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, minVersion: "TLSv1", maxVersion: "TLSv1.1" }, () => resolve("connected"));
-      socket.on("error", (e) => resolve(e.message));
+      socket.on("error", (e: Error) => resolve(e.message));
     });
     expect(outcome).to.not.equal("connected");
   });

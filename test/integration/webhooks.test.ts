@@ -163,6 +163,24 @@ describe("admission webhooks through the real API server", function () {
     expect((await kubectl(["get", "deploy", "-n", namespace, "bad"])).stderr).to.include("not found");
   });
 
+  it("leaves workloads without subnet annotations alone (admitted, not patched)", async () => {
+    const plain = deploymentYaml("plain", 1, { "example.com/owner": "team-a" });
+    expect(await kubectlOk(["create", "-n", namespace, "-f", "-"], plain)).to.equal("deployment.apps/plain created\n");
+    expect(await kubectlOk(["get", "deploy", "-n", namespace, "plain", "-o", "jsonpath={.spec.template.metadata.annotations}"])).to.equal('{"example.com/owner":"team-a"}');
+    const bare = `apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: bare }
+spec:
+  serviceName: bare
+  selector: { matchLabels: { app: bare } }
+  template:
+    metadata: { labels: { app: bare } }
+    spec: { containers: [{ name: c, image: nginx }] }
+`;
+    expect(await kubectlOk(["create", "-n", namespace, "-f", "-"], bare)).to.equal("statefulset.apps/bare created\n");
+    expect(await kubectlOk(["scale", "-n", namespace, "statefulset", "bare", "--replicas", "2"])).to.equal("statefulset.apps/bare scaled\n");
+  });
+
   it("defaults spec.ipVersion from the CIDR", async () => {
     const name = uniqueName("v6");
     subnets.add(name);

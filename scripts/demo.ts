@@ -1,0 +1,133 @@
+/**
+ * npm run demo — the seed walkthrough (Spiderpool's "fixed IP" blog post) on a real local
+ * control plane with pinpool's controller: prints each command and its real output, then
+ * leaves the cluster running to explore.
+ *
+ * The blog's YAML has two typos that no kubectl accepts (`-name: nginx` for `- name: nginx`,
+ * and the SpiderIPPool's `spec` indented under `metadata`); they are fixed here, nothing else.
+ */
+import { startLocalController, unregisterWebhooks } from "./cluster/controller.js";
+import { ensureCluster, kubectl, waitFor } from "./cluster/local.js";
+
+const SUBNET = `apiVersion: spiderpool.spidernet.io/v2beta1
+kind: SpiderSubnet
+metadata:
+  name: nginx-subnet-v4
+spec:
+  subnet: 10.244.0.0/16
+  ips:
+  - 10.244.100.90-10.244.200.91
+`;
+
+const NGINX = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nginx
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      annotations:
+        ipam.spidernet.io/subnet: '{"ipv4":["nginx-subnet-v4"]}'
+        ipam.spidernet.io/ippool-ip-number: '+3'
+      labels:
+        app: nginx
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        imagePullPolicy: IfNotPresent
+        ports:
+        - name: http
+          containerPort: 80
+          protocol: TCP
+`;
+
+const POOL = `apiVersion: spiderpool.spidernet.io/v2beta1
+kind: SpiderIPPool
+metadata:
+  name: nginx-v4-ippool
+spec:
+  ipVersion: 4
+  subnet: 10.244.0.0/16
+  ips:
+  - 10.244.120.10-10.244.120.20
+`;
+
+const OVERLAPPING = POOL.replace("name: nginx-v4-ippool", "name: nginx-v4-ippool-2").replace("10.244.120.10-10.244.120.20", "10.244.120.18-10.244.120.30");
+
+const NGINX_M = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nginx-m
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      annotations:
+        ipam.spidernet.io/ippool: '{"ipv4":["nginx-v4-ippool"]}'
+      labels:
+        app: nginx
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        imagePullPolicy: IfNotPresent
+        ports:
+        - name: http
+          containerPort: 80
+          protocol: TCP
+`;
+
+/** Prints a command as typed, then its real output. Returns its exit code. */
+async function show(args: string[], stdin?: string, label?: string): Promise<number> {
+  const typed = `kubectl ${args.map((a) => (/[\s{}'"[\]]/.test(a) ? `'${a}'` : a)).join(" ")}`;
+  console.log(`\n$ ${stdin ? `cat <<EOF | ${typed}\n${stdin}EOF` : typed}${label ? `   # ${label}` : ""}`);
+  const r = await kubectl(args, stdin);
+  process.stdout.write(r.stdout + r.stderr);
+  return r.code;
+}
+
+async function main(): Promise<void> {
+  const kubeconfig = await ensureCluster();
+  // Start from a clean slate, so the demo can run again (webhooks off while clearing).
+  await unregisterWebhooks();
+  await kubectl(["delete", "deployment", "nginx", "nginx-m", "--ignore-not-found"]);
+  await kubectl(["delete", "spiderippools,spidersubnets", "--all"]);
+  await kubectl(["delete", "configmap", "-n", "pinpool-system", "pinpool-ledger", "--ignore-not-found"]);
+  const controller = await startLocalController(kubeconfig);
+  controller.leaveRunning();
+  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1, pinpool-controller on 127.0.0.1:${controller.port}`);
+
+  await show(["apply", "-f", "-"], SUBNET);
+  await waitFor("the subnet's counts", 10_000, async () => ((await kubectl(["get", "ss", "nginx-subnet-v4", "-o", "jsonpath={.status.totalIPCount}"])).stdout ? true : undefined));
+  await show(["get", "ss"]);
+  await show(["create", "-f", "-"], NGINX, "the seed's Deployment: ippool-ip-number '+3'");
+  await show(["get", "sp"], undefined, "the auto pool existed when 'kubectl create' returned: 2 replicas + 3 = 5");
+  const auto = (await kubectl(["get", "sp", "-o", "jsonpath={.items[0].metadata.name}"])).stdout;
+  await show(["get", "sp", auto, "-o", "jsonpath={.spec.ips}"]);
+  console.log();
+  await show(["get", "po", "-o", "wide"], undefined, "pods get their addresses from the node agent (issue 5, not yet built): Pending, no IP");
+  await show(["scale", "deploy", "nginx", "--replicas", "3"]);
+  await show(["get", "sp"], undefined, "the pool grew with the replicas: 3 + 3 = 6");
+  await show(["apply", "-f", "-"], POOL, "the seed's manual pool: 10.244.120.10-20, 11 addresses");
+  if ((await show(["create", "-f", "-"], NGINX_M, "a Deployment pinned to the manual pool")) !== 0) throw new Error("nginx-m was refused");
+  await waitFor("the manual pool's counts", 10_000, async () => ((await kubectl(["get", "sp", "nginx-v4-ippool", "-o", "jsonpath={.status.totalIPCount}"])).stdout ? true : undefined));
+  await show(["get", "sp"]);
+  const denied = await show(["apply", "-f", "-"], OVERLAPPING, "a pool overlapping nginx-v4-ippool is refused");
+  if (denied === 0) throw new Error("the overlapping pool was admitted; the demo expected a denial");
+  await show(["get", "ss"], undefined, "the subnet's ledger: 6 + 11 addresses handed to pools");
+  console.log(`
+The cluster and pinpool-controller keep running. Explore with:
+  scripts/cluster/kubectl get ss,sp
+  scripts/cluster/kubectl get sp ${auto} -o yaml
+Stop everything with: npm run cluster:down`);
+}
+
+await main();
