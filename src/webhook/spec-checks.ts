@@ -60,6 +60,17 @@ export function checkAffinities(spec: { podAffinity?: LabelSelector }): void {
   }
 }
 
+/** The immutable fields (spec.subnet, spec.ipVersion) of an UPDATE: a message when one changed. */
+export function immutableChange(subject: string, old: AddressSpec, next: AddressSpec): string | undefined {
+  if (old.subnet !== next.subnet) {
+    return `${subject}: spec.subnet is immutable (${old.subnet} → ${next.subnet}); create a new object with the new CIDR instead`;
+  }
+  if (old.ipVersion !== undefined && old.ipVersion !== next.ipVersion) {
+    return `${subject}: spec.ipVersion is immutable (${old.ipVersion} → ${String(next.ipVersion)})`;
+  }
+  return undefined;
+}
+
 /** The message of a spec error, or rethrows anything else. */
 export function specErrorMessage(e: unknown): string {
   if (e instanceof SpecError || e instanceof AddressError) return e.message;

@@ -12,7 +12,7 @@ import type { RangeSet } from "../ip/range-set.js";
 import type { ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
 import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
 import { type Outcome, nameList } from "./outcome.js";
-import { checkAddressSpec, checkAffinities, specErrorMessage } from "./spec-checks.js";
+import { checkAddressSpec, checkAffinities, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 export interface PreparedPool {
   readonly name: string;
@@ -55,12 +55,8 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
   }
   if (req.operation === "UPDATE") {
     const old = req.oldObject as unknown as SpiderIPPool;
-    if (old.spec.subnet !== pool.spec.subnet) {
-      return { verdict: deny(`${subject}: spec.subnet is immutable (${old.spec.subnet} → ${pool.spec.subnet}); create a new pool instead`) };
-    }
-    if (old.spec.ipVersion !== undefined && old.spec.ipVersion !== pool.spec.ipVersion) {
-      return { verdict: deny(`${subject}: spec.ipVersion is immutable (${old.spec.ipVersion} → ${String(pool.spec.ipVersion)})`) };
-    }
+    const changed = immutableChange(subject, old.spec, pool.spec);
+    if (changed) return { verdict: deny(changed) };
     const allocated = allocatedIn(old, spec);
     const dropped = allocated.allocated().difference(spec.addresses);
     if (!dropped.isEmpty) {

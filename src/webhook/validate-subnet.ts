@@ -8,7 +8,7 @@ import { formatCidr } from "../ip/cidr.js";
 import { type AdmissionRequest, allow, deny } from "./admission.js";
 import { type ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
 import { type Outcome, nameList } from "./outcome.js";
-import { checkAddressSpec, specErrorMessage } from "./spec-checks.js";
+import { checkAddressSpec, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {
   if (req.operation === "DELETE") return decideSubnetDelete(req, ledger);
@@ -27,12 +27,8 @@ export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outc
   const cidrText = formatCidr(parsed.cidr);
   if (req.operation === "UPDATE") {
     const old = req.oldObject as unknown as SpiderSubnet;
-    if (old.spec.subnet !== subnet.spec.subnet) {
-      return { verdict: deny(`${subject}: spec.subnet is immutable (${old.spec.subnet} → ${subnet.spec.subnet}); create a new SpiderSubnet instead`) };
-    }
-    if (old.spec.ipVersion !== undefined && old.spec.ipVersion !== subnet.spec.ipVersion) {
-      return { verdict: deny(`${subject}: spec.ipVersion is immutable (${old.spec.ipVersion} → ${String(subnet.spec.ipVersion)})`) };
-    }
+    const changed = immutableChange(subject, old.spec, subnet.spec);
+    if (changed) return { verdict: deny(changed) };
     // No update may take away an address a pool holds.
     const held = SubnetLedger.decode(parsed.family, old.status?.controlledIPPools);
     for (const [pool, claim] of held.pools) {

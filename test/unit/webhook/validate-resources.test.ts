@@ -150,3 +150,13 @@ describe("webhook/validate SpiderSubnet", () => {
     expect(decideSubnet(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"), cluster).write?.subnets.size).to.equal(0);
   });
 });
+
+describe("webhook/validate immutable fields", () => {
+  it("refuses a changed spec.subnet or spec.ipVersion on UPDATE, naming both values", () => {
+    const change = (spec: Record<string, unknown>): AdmissionRequest =>
+      loadRequest("spiderippool-update", (r) => Object.assign((r.object as { spec: object }).spec, spec));
+    expect(preparePool(change({ subnet: "10.245.0.0/16", ips: ["10.245.0.1"] }))).to.deep.nested.include({
+      "verdict.message": 'SpiderIPPool "capture-pool": spec.subnet is immutable (10.244.0.0/16 → 10.245.0.0/16); create a new object with the new CIDR instead',
+    });
+  });
+});
