@@ -7,4 +7,6 @@ export const METRIC = {
   webhookRequests: "pinpool_webhook_requests_total",
   webhookDuration: "pinpool_webhook_duration_seconds",
   casConflicts: "pinpool_cas_conflicts_total",
+  cniRequests: "pinpool_agent_cni_requests_total",
+  cniDuration: "pinpool_agent_cni_duration_seconds",
 } as const;

@@ -1,0 +1,221 @@
+/**
+ * The agent's IPAM: CNI ADD/DEL/CHECK/STATUS/GC against the API server. Claims on one pool
+ * are batched by group commit (one compare-and-swap writes many claims), so a burst of
+ * ADDs on one node never races itself and costs a few writes, not one per pod.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { ANNOTATION, AnnotationError } from "../api/annotations.js";
+import { API_VERSION, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
+import { type Family, formatAddress } from "../ip/address.js";
+import { parseCidr } from "../ip/cidr.js";
+import { RangeSet } from "../ip/range-set.js";
+import { compareAndSwap } from "../k8s/cas.js";
+import { isNotFound } from "../k8s/errors.js";
+import { GroupCommit } from "../k8s/group-commit.js";
+import { PoolClient, listReservedIPs } from "../k8s/resources.js";
+import { reservedSets } from "../reservation/reserve.js";
+import { candidatePools } from "./candidates.js";
+import { type ClaimDecision, decideClaim, decideRelease } from "./claim.js";
+import { type PodFacts, podFacts } from "./pod.js";
+import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
+
+interface Claimed {
+  family: Family;
+  pool: SpiderIPPool;
+  address: bigint;
+}
+
+export class Ipam {
+  private readonly pools: PoolClient;
+  private readonly lanes = new Map<string, GroupCommit<SpiderIPPool | undefined, SpiderIPPool>>();
+  private reservedCache?: { at: number; sets: Record<4 | 6, RangeSet> };
+
+  constructor(
+    private readonly core: k8s.CoreV1Api,
+    private readonly apps: k8s.AppsV1Api,
+    private readonly custom: k8s.CustomObjectsApi,
+    private readonly node: string,
+  ) {
+    this.pools = new PoolClient(custom);
+  }
+
+  private lane(name: string): GroupCommit<SpiderIPPool | undefined, SpiderIPPool> {
+    let lane = this.lanes.get(name);
+    if (!lane) {
+      lane = new GroupCommit(`SpiderIPPool "${name}" allocations`, {
+        read: () => this.pools.get(name),
+        apply: (_view, next) => next,
+        write: async (base, next) => {
+          if (base && next) await this.pools.replaceStatus({ ...next, metadata: { ...next.metadata, resourceVersion: base.metadata.resourceVersion } });
+        },
+      });
+      this.lanes.set(name, lane);
+    }
+    return lane;
+  }
+
+  /** SpiderReservedIPs, re-read at most every 5 s: they change rarely and ADD is a hot path. */
+  private async reserved(): Promise<Record<4 | 6, RangeSet>> {
+    if (!this.reservedCache || Date.now() - this.reservedCache.at > 5_000) {
+      this.reservedCache = { at: Date.now(), sets: reservedSets(await listReservedIPs(this.custom)) };
+    }
+    return this.reservedCache.sets;
+  }
+
+  private async readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
+    try {
+      return await this.core.readNamespacedPod({ namespace, name });
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  private async readEndpoint(namespace: string, name: string): Promise<SpiderEndpoint | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name })) as SpiderEndpoint;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  private async candidates(facts: PodFacts, req: CniRequest): Promise<{ source: string; 4: string[]; 6: string[] }> {
+    const a = facts.annotations;
+    const fromPod = a[ANNOTATION.reserved] ?? a[ANNOTATION.ippools] ?? a[ANNOTATION.ippool];
+    const namespaceAnnotations = fromPod ? {} : ((await this.core.readNamespace({ name: facts.namespace })).metadata?.annotations ?? {});
+    const ipam = (req.config as { ipam?: { default_ipv4_ippool?: string[]; default_ipv6_ippool?: string[] } }).ipam ?? {};
+    const netconfDefaults = { ipv4: ipam.default_ipv4_ippool ?? [], ipv6: ipam.default_ipv6_ippool ?? [] };
+    const needDefaults = !fromPod && !Object.keys(namespaceAnnotations).some((k) => k.startsWith("ipam.spidernet.io/default-ipv")) && !netconfDefaults.ipv4.length && !netconfDefaults.ipv6.length;
+    const defaultPools = { ipv4: [] as string[], ipv6: [] as string[] };
+    if (needDefaults) {
+      const list = (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool })) as { items: SpiderIPPool[] };
+      for (const p of list.items.filter((p) => p.spec.default)) defaultPools[parseCidr(p.spec.subnet).family === 4 ? "ipv4" : "ipv6"].push(p.metadata.name as string);
+    }
+    try {
+      const c = candidatePools({ ifName: req.ifName, podAnnotations: a, namespaceAnnotations, netconfDefaults, defaultPools });
+      return { source: c.source, 4: c.ipv4, 6: c.ipv6 };
+    } catch (e) {
+      if (e instanceof AnnotationError) throw new CniError(CNI_CODE.badAnnotation, `pod ${facts.namespace}/${facts.name} has a malformed pool annotation`, e.message);
+      throw e;
+    }
+  }
+
+  /** Claims an address of `family` from the first usable candidate pool. */
+  private async claimFrom(names: string[], family: Family, facts: PodFacts, source: string): Promise<Claimed> {
+    const reserved = (await this.reserved())[family];
+    const refusals: string[] = [];
+    let exhausted: { name: string; size: bigint; holders: number } | undefined;
+    for (const name of names) {
+      const d = await this.lane(name).submit<ClaimDecision & { write?: SpiderIPPool }>(false, (pool) => decideClaim(pool, name, family, facts, reserved));
+      if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
+      if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
+      else refusals.push(d.reason);
+    }
+    if (exhausted) {
+      throw new CniError(
+        CNI_CODE.poolExhausted,
+        `SpiderIPPool "${exhausted.name}" is exhausted`,
+        `all ${exhausted.size} of its addresses are held (by ${exhausted.holders} pods or StatefulSet ordinals); pod ${facts.namespace}/${facts.name} gets none. Grow the pool (ippool-ip-number), or free addresses`,
+      );
+    }
+    throw new CniError(CNI_CODE.noPool, `no usable IPv${family} pool for pod ${facts.namespace}/${facts.name}`, `from ${source}: ${refusals.join("; ") || "none named"}`);
+  }
+
+  async add(req: CniRequest): Promise<CniResult> {
+    const { namespace, name, uid } = req.pod;
+    const pod = await this.readPod(namespace, name);
+    if (!pod) throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} does not exist`, "it may have been deleted while its sandbox was being created; nothing was allocated");
+    if (uid && pod.metadata?.uid !== uid) {
+      throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} was recreated`, `the sandbox is for UID ${uid}, the pod now has ${pod.metadata?.uid}; nothing was allocated`);
+    }
+    const facts = podFacts(pod, this.node);
+    const candidates = await this.candidates(facts, req);
+    const families = ([4, 6] as const).filter((f) => candidates[f].length > 0);
+    if (families.length === 0) {
+      throw new CniError(CNI_CODE.noPool, `no pool for pod ${namespace}/${name} on ${req.ifName}`, `${candidates.source} name none; annotate the workload (ipam.spidernet.io/subnet or ippool) or mark a pool spec.default`);
+    }
+    const claimed: Claimed[] = [];
+    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, candidates.source));
+    await this.writeEndpoint(facts, req, claimed);
+    return {
+      ips: claimed.map((c) => ({
+        address: `${formatAddress(c.family, c.address)}/${parseCidr(c.pool.spec.subnet).prefix}`,
+        ...(c.pool.spec.gateway ? { gateway: c.pool.spec.gateway } : {}),
+      })),
+      routes: claimed.flatMap((c) => c.pool.spec.routes ?? []),
+    };
+  }
+
+  private async writeEndpoint(facts: PodFacts, req: CniRequest, claimed: Claimed[]): Promise<void> {
+    const ip: NonNullable<NonNullable<SpiderEndpoint["status"]>["current"]>["ips"][number] = { interface: req.ifName };
+    for (const c of claimed) {
+      const prefix = parseCidr(c.pool.spec.subnet).prefix;
+      const key = c.family === 4 ? "ipv4" : "ipv6";
+      ip[key] = `${formatAddress(c.family, c.address)}/${prefix}`;
+      ip[`${key}Pool`] = c.pool.metadata.name;
+      if (c.pool.spec.gateway) ip[`${key}Gateway`] = c.pool.spec.gateway;
+    }
+    const status: SpiderEndpoint["status"] = {
+      current: { uid: facts.uid, node: facts.node, containerID: req.containerID, ips: [ip] },
+      ...(facts.statefulSet ? { ownerControllerType: "StatefulSet", ownerControllerName: facts.statefulSet.name } : {}),
+    };
+    const base = { group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace: facts.namespace };
+    await compareAndSwap(`SpiderEndpoint ${facts.namespace}/${facts.name}`, async () => {
+      const existing = await this.readEndpoint(facts.namespace, facts.name);
+      if (!existing) {
+        const body: SpiderEndpoint = { apiVersion: API_VERSION, kind: "SpiderEndpoint", metadata: { name: facts.name, namespace: facts.namespace }, status };
+        await this.custom.createNamespacedCustomObject({ ...base, body });
+        return;
+      }
+      // Other interfaces of the same sandbox keep their entries.
+      const others = existing.status?.current?.containerID === req.containerID ? (existing.status.current.ips ?? []).filter((i) => i.interface !== req.ifName) : [];
+      const current = { ...(status.current as NonNullable<typeof status.current>), ips: [...others, ip] };
+      await this.custom.replaceNamespacedCustomObject({ ...base, name: facts.name, body: { ...existing, status: { ...status, current } } });
+    });
+  }
+
+  /** True while a StatefulSet still counts the ordinal in: its address stays with it. */
+  private async ordinalKept(namespace: string, sts: string, ordinal: number): Promise<boolean> {
+    try {
+      const set = await this.apps.readNamespacedStatefulSet({ namespace, name: sts });
+      return ordinal < (set.spec?.replicas ?? 1) && !set.metadata?.deletionTimestamp;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  async del(req: CniRequest): Promise<void> {
+    const { namespace, name } = req.pod;
+    const endpoint = await this.readEndpoint(namespace, name);
+    const current = endpoint?.status?.current;
+    // A newer sandbox of the same pod owns the addresses now: this DEL is for an old one.
+    if (current?.containerID && current.containerID !== req.containerID) return;
+    if (!endpoint || !current) return; // nothing recorded: DEL is idempotent
+    const sts = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
+    const ordinal = sts ? Number(name.slice(sts.length + 1)) : NaN;
+    if (sts && (await this.ordinalKept(namespace, sts, ordinal))) return;
+    const holder = sts ? `${namespace}/${sts}/${ordinal}` : `${namespace}/${name}`;
+    const pools = current.ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
+    for (const pool of pools) await this.lane(pool).submit(false, (view) => ({ write: decideRelease(view, holder) }));
+    try {
+      await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  async check(req: CniRequest): Promise<void> {
+    const { namespace, name } = req.pod;
+    const current = (await this.readEndpoint(namespace, name))?.status?.current;
+    if (!current || current.containerID !== req.containerID || !current.ips.some((i) => i.interface === req.ifName)) {
+      throw new CniError(CNI_CODE.unknownContainer, `pinpool has no addresses for pod ${namespace}/${name} on ${req.ifName} in sandbox ${req.containerID}`);
+    }
+  }
+
+  /** STATUS: ready when the API server answers. */
+  async status(): Promise<void> {
+    await this.core.getAPIResources();
+  }
+}

@@ -1,0 +1,3 @@
+module pinpool.io/cni
+
+go 1.22
