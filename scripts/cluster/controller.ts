@@ -3,16 +3,16 @@
  * registers manifests/webhooks/ with it by URL (the API server runs on this machine too).
  * Used by the integration tests, the benchmarks and the demo.
  */
-import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { promisify } from "node:util";
 import YAML from "yaml";
 import { kubectl, kubectlOk, repoRoot, waitFor } from "./local.js";
+import { startComponent, stateDir } from "./process.js";
 
 const run = promisify(execFile);
-const stateDir = process.env.PINPOOL_CLUSTER_DIR ?? path.join(repoRoot, ".cluster");
 export const CONTROLLER_NAMESPACE = "pinpool-system";
 
 export interface LocalController {
@@ -57,18 +57,6 @@ function healthzPid(port: number, ca: Buffer): Promise<number | undefined> {
   });
 }
 
-const pidFile = path.join(stateDir, "pids", "pinpool-controller.pid");
-
-/** Stops a controller an earlier run left running (it would hold the port and answer for us). */
-function stopRecordedController(): void {
-  if (!existsSync(pidFile)) return;
-  try {
-    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
-  } catch {
-    // already gone
-  }
-}
-
 /** Removes pinpool's webhook configurations: with failurePolicy Fail they would block writes once the controller is gone. */
 export async function unregisterWebhooks(): Promise<void> {
   await kubectl(["delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "-l", "app.kubernetes.io/part-of=pinpool", "--ignore-not-found"]);
@@ -82,12 +70,11 @@ export async function startLocalController(kubeconfigPath: string, port = 19443,
   const certDir = path.join(stateDir, "webhook-certs");
   await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certDir]);
   await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
-  mkdirSync(path.join(stateDir, "logs"), { recursive: true });
-  stopRecordedController();
-  const log = openSync(path.join(stateDir, "logs", "pinpool-controller.log"), "a");
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/controller/main.ts")], {
-    env: {
-      ...process.env,
+  const caPem = readFileSync(path.join(certDir, "ca.crt"));
+  const component = await startComponent(
+    "pinpool-controller",
+    "src/controller/main.ts",
+    {
       KUBECONFIG: kubeconfigPath,
       PINPOOL_CERT_DIR: certDir,
       PINPOOL_WEBHOOK_HOST: "127.0.0.1",
@@ -95,21 +82,13 @@ export async function startLocalController(kubeconfigPath: string, port = 19443,
       PINPOOL_METRICS_PORT: String(metricsPort),
       PINPOOL_NAMESPACE: CONTROLLER_NAMESPACE,
     },
-    stdio: ["ignore", log, log],
-    detached: true,
-  });
-  mkdirSync(path.join(stateDir, "pids"), { recursive: true });
-  writeFileSync(pidFile, String(child.pid));
-  let exited = false;
-  child.on("exit", () => (exited = true));
-  const ca = readFileSync(path.join(certDir, "ca.crt"));
-  await waitFor("pinpool-controller /healthz", 30_000, async () => {
-    if (exited) throw new Error(`pinpool-controller exited; see ${stateDir}/logs/pinpool-controller.log`);
-    const pid = await healthzPid(port, ca);
-    if (pid !== undefined && pid !== child.pid) throw new Error(`port ${port} is held by another process (pid ${pid}); stop it first`);
-    return pid === child.pid ? true : undefined;
-  });
-  await kubectlOk(["apply", "-f", "-"], renderWebhooks(ca.toString(), `https://127.0.0.1:${port}`));
+    async (pid) => {
+      const answered = await healthzPid(port, caPem);
+      if (answered !== undefined && answered !== pid) throw new Error(`port ${port} is held by another process (pid ${answered}); stop it first`);
+      return answered === pid;
+    },
+  );
+  await kubectlOk(["apply", "-f", "-"], renderWebhooks(caPem.toString(), `https://127.0.0.1:${port}`));
   // Webhook configurations reach the API server through an informer: probe until a dry run
   // shows both webhooks answering (the mutating one defaults ipVersion, the validating one denies).
   const probe = `apiVersion: spiderpool.spidernet.io/v2beta1
@@ -125,14 +104,10 @@ spec: { subnet: 10.255.255.1/24 }
     port,
     metricsPort,
     certDir,
-    leaveRunning: () => child.unref(),
+    leaveRunning: () => component.leaveRunning(),
     stop: async () => {
       await unregisterWebhooks();
-      if (!exited) {
-        const gone = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await gone;
-      }
+      await component.stop();
     },
   };
 }

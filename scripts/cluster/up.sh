@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ -n "$(pid_of kube-apiserver)" ] && [ -n "$(pid_of etcd)" ] && [ -n "$(pid_of kube-controller-manager)" ] && apiserver_ready; then
+  # Already running: only bring the CRDs up to date with this checkout.
+  "$(testbin)/kubectl" --kubeconfig="$KUBECONFIG_PATH" apply -k "$repo_root/manifests/crds" >/dev/null
   echo "$KUBECONFIG_PATH"
   exit 0
 fi

@@ -175,11 +175,16 @@ export class Ipam {
     });
   }
 
-  /** True while a StatefulSet still counts the ordinal in: its address stays with it. */
+  /**
+   * True while a StatefulSet still counts the ordinal in: its address stays with it. Not
+   * when the set or its namespace is being deleted (during a namespace deletion the set can
+   * outlive its pods, and nothing would release the address later).
+   */
   private async ordinalKept(namespace: string, sts: string, ordinal: number): Promise<boolean> {
     try {
       const set = await this.apps.readNamespacedStatefulSet({ namespace, name: sts });
-      return ordinal < (set.spec?.replicas ?? 1) && !set.metadata?.deletionTimestamp;
+      if (set.metadata?.deletionTimestamp || ordinal >= (set.spec?.replicas ?? 1)) return false;
+      return !(await this.core.readNamespace({ name: namespace })).metadata?.deletionTimestamp;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;

@@ -1,0 +1,56 @@
+/** Runs one pinpool component (controller, agent) as a child process for the local cluster. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { repoRoot, waitFor } from "./local.js";
+
+export const stateDir = process.env.PINPOOL_CLUSTER_DIR ?? path.join(repoRoot, ".cluster");
+
+export interface Component {
+  child: ChildProcess;
+  exited(): boolean;
+  stop(): Promise<void>;
+  leaveRunning(): void;
+}
+
+/**
+ * Starts `entry` (a TypeScript file) with `env`, logging to .cluster/logs/<name>.log, after
+ * stopping any earlier one recorded in .cluster/pids/<name>.pid; resolves once `ready`
+ * answers for this very child (`ready` gets its pid and may throw to give up).
+ */
+export async function startComponent(name: string, entry: string, env: Record<string, string>, ready: (pid: number) => Promise<boolean>): Promise<Component> {
+  const pidFile = path.join(stateDir, "pids", `${name}.pid`);
+  if (existsSync(pidFile)) {
+    try {
+      process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+  mkdirSync(path.join(stateDir, "logs"), { recursive: true });
+  mkdirSync(path.dirname(pidFile), { recursive: true });
+  const log = openSync(path.join(stateDir, "logs", `${name}.log`), "a");
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, entry)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", log, log],
+    detached: true,
+  });
+  writeFileSync(pidFile, String(child.pid));
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  await waitFor(`${name} to be ready`, 30_000, async () => {
+    if (exited) throw new Error(`${name} exited; see ${stateDir}/logs/${name}.log`);
+    return (await ready(child.pid as number)) ? true : undefined;
+  });
+  return {
+    child,
+    exited: () => exited,
+    leaveRunning: () => child.unref(),
+    stop: async () => {
+      if (exited) return;
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await gone;
+    },
+  };
+}
