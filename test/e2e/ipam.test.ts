@@ -2,14 +2,16 @@ import { spawn } from "node:child_process";
 import { expect } from "chai";
 import type * as k8s from "@kubernetes/client-node";
 import { autoPoolName } from "../../src/api/names.js";
-import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../../src/api/types.js";
+import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../../src/api/types.js";
+import { AllocationRecord } from "../../src/ip/allocation-record.js";
 import { parseAddress } from "../../src/ip/address.js";
 import { parseIPList } from "../../src/ip/ip-list.js";
 import { isNotFound } from "../../src/k8s/errors.js";
 import { inNetns } from "../../scripts/cluster/node-sim.js";
 import { createNamespace, kubectl, kubectlOk, waitFor } from "../../scripts/cluster/local.js";
 import { cluster } from "../integration/setup.js";
-import { nodeStack } from "./stack.js";
+import { startLocalAgent } from "../../scripts/cluster/agent.js";
+import { NODE, nodeStack } from "./stack.js";
 
 interface RunningPod {
   name: string;
@@ -189,6 +191,53 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
     expect((await pluginAdd(plugin, agent.socket, "p50")).out.ips).to.deep.equal(results[7]?.out.ips);
     for (let i = 0; i <= 50; i++) if (i !== 7) await pluginAdd(plugin, agent.socket, `p${i}`, "DEL");
     expect(await allocatedCount(`burst-${namespace}`, 0)).to.equal(0);
+  });
+
+  it("loses and duplicates nothing when the agent is killed during a burst of ADDs and restarted", async () => {
+    const stack = await nodeStack();
+    const name = `crash-${namespace}`;
+    pools.push(name);
+    await kubectlOk(["apply", "-f", "-"], `{"apiVersion":"${GROUP}/${VERSION}","kind":"SpiderIPPool","metadata":{"name":"${name}"},"spec":{"subnet":"10.247.0.0/24","ips":["10.247.0.1-10.247.0.30"]}}`);
+    await cluster().core.createNode({ body: { metadata: { name: "burst-node" } } }).catch(() => undefined);
+    const pods = Array.from({ length: 30 }, (_, i) => `c${i}`);
+    await Promise.all(
+      pods.map((pod) =>
+        cluster().core.createNamespacedPod({
+          namespace,
+          body: { metadata: { name: pod, annotations: { "ipam.spidernet.io/ippool": `{"ipv4":["${name}"]}` } }, spec: { nodeName: "burst-node", containers: [{ name: "c", image: "nginx" }] } },
+        }),
+      ),
+    );
+    const burst = Promise.all(pods.map((pod) => pluginAdd(stack.plugin, stack.agent.socket, pod)));
+    // Kill as soon as claims are in the pool's status: the window between claim and answer.
+    const claimedAtKill = await waitFor("the first claims", 30_000, async () => {
+      const n = AllocationRecord.decode(4, (await pool(name)).status?.allocations).count;
+      return n > 0 ? n : undefined;
+    });
+    stack.agent.child.kill("SIGKILL");
+    const first = await burst;
+    const interrupted = first.filter((r) => r.code !== 0).length;
+    expect(interrupted, "ADDs cut off by the kill").to.be.greaterThan(0);
+    console.log(`      (killed with ${claimedAtKill} claims written; ${30 - interrupted} ADDs answered, ${interrupted} cut off)`);
+    stack.agent = await startLocalAgent(cluster().kubeconfigPath, NODE);
+    // As the kubelet does: every ADD that failed is tried again.
+    const retried = await Promise.all(pods.map((pod, i) => (first[i]?.code === 0 ? Promise.resolve(first[i]) : pluginAdd(stack.plugin, stack.agent.socket, pod))));
+    expect(retried.filter((r) => r?.code !== 0).map((r) => r?.out)).to.deep.equal([]);
+    const address = (r: { out: Record<string, unknown> } | undefined): string => ((r?.out.ips as Array<{ address: string }>)[0]?.address ?? "").split("/")[0] as string;
+    const given = new Map(pods.map((pod, i) => [pod, address(retried[i])]));
+    expect(new Set(given.values()).size, "distinct addresses").to.equal(30);
+    // The pool's record, the endpoints and the pods agree: nothing leaked, nothing doubled.
+    const record = AllocationRecord.decode(4, (await pool(name)).status?.allocations);
+    expect(record.count).to.equal(30);
+    const endpoints = (await cluster().custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace })) as { items: SpiderEndpoint[] };
+    expect(endpoints.items.length).to.equal(30);
+    for (const e of endpoints.items) {
+      const pod = e.metadata.name as string;
+      const ipText = (e.status?.current?.ips[0]?.ipv4 ?? "").split("/")[0] as string;
+      expect(ipText, pod).to.equal(given.get(pod));
+      expect(record.holderOf(parseAddress(ipText).value), ipText).to.equal(`${namespace}/${pod}`);
+    }
+    for (const pod of pods) await pluginAdd(stack.plugin, stack.agent.socket, pod, "DEL");
   });
 
   it("answers an ADD for a pod that does not exist with a CNI error and writes nothing", async () => {

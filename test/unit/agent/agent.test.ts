@@ -1,0 +1,124 @@
+import { expect } from "chai";
+import type * as k8s from "@kubernetes/client-node";
+import { candidatePools } from "../../../src/agent/candidates.js";
+import { decideClaim, decideRelease } from "../../../src/agent/claim.js";
+import { podFacts } from "../../../src/agent/pod.js";
+import { CniError, parseCniRequest } from "../../../src/agent/protocol.js";
+import type { SpiderIPPool } from "../../../src/api/types.js";
+import { parseAddress } from "../../../src/ip/address.js";
+import { RangeSet } from "../../../src/ip/range-set.js";
+
+const none = { ipv4: [], ipv6: [] };
+const inputs = (podAnnotations: Record<string, string>, ifName = "eth0") => ({ ifName, podAnnotations, namespaceAnnotations: {}, netconfDefaults: none, defaultPools: none });
+
+describe("agent/candidatePools (Spiderpool's priority order)", () => {
+  it("prefers the reserved pools, then ippools, then ippool", () => {
+    const all = {
+      "pinpool.io/reserved-ippools": '[{"interface":"eth0","ipv4":["auto4-x"]}]',
+      "ipam.spidernet.io/ippools": '[{"interface":"eth0","ipv4":["a"],"ipv6":["a6"]}]',
+      "ipam.spidernet.io/ippool": '{"ipv4":["b"]}',
+    };
+    expect(candidatePools(inputs(all))).to.deep.equal({ source: "annotation pinpool.io/reserved-ippools", ipv4: ["auto4-x"], ipv6: [] });
+    const { ["pinpool.io/reserved-ippools"]: _reserved, ...rest } = all;
+    expect(candidatePools(inputs(rest))).to.deep.include({ ipv4: ["a"], ipv6: ["a6"] });
+    expect(candidatePools(inputs({ "ipam.spidernet.io/ippool": '{"ipv4":["b","c"]}' })).ipv4).to.deep.equal(["b", "c"]);
+  });
+
+  it("gives entries without interfaces to the Nth NIC, and ippool only to eth0", () => {
+    const a = { "ipam.spidernet.io/ippools": '[{"ipv4":["first"]},{"ipv4":["second"]}]' };
+    expect(candidatePools(inputs(a, "net1")).ipv4).to.deep.equal(["second"]);
+    expect(candidatePools(inputs({ "ipam.spidernet.io/ippool": '{"ipv4":["b"]}' }, "net1"))).to.deep.equal({ source: "pools with spec.default: true", ipv4: [], ipv6: [] });
+  });
+
+  it("falls back to namespace defaults, network-config defaults, default pools", () => {
+    expect(candidatePools({ ...inputs({}), namespaceAnnotations: { "ipam.spidernet.io/default-ipv4-ippool": '["ns-pool"]' } }).ipv4).to.deep.equal(["ns-pool"]);
+    expect(candidatePools({ ...inputs({}), netconfDefaults: { ipv4: ["conf"], ipv6: [] } }).ipv4).to.deep.equal(["conf"]);
+    expect(candidatePools({ ...inputs({}), defaultPools: { ipv4: ["d"], ipv6: ["d6"] } })).to.deep.include({ ipv4: ["d"], ipv6: ["d6"] });
+  });
+
+  it("refuses a malformed annotation, naming it", () => {
+    expect(() => candidatePools(inputs({ "ipam.spidernet.io/ippool": "{ipv4:" }))).to.throw('annotation ipam.spidernet.io/ippool: "{ipv4:" is not valid JSON');
+    expect(() => candidatePools(inputs({ "ipam.spidernet.io/ippools": '[{"interface":"eth0","ipv4":"a"}]' }))).to.throw("[eth0].ipv4 must be a list of SpiderIPPool names");
+  });
+});
+
+const stsPod: k8s.V1Pod = {
+  metadata: { name: "web-2", namespace: "default", uid: "u2", labels: { app: "web" }, ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "s", controller: true }] },
+};
+const rsPod: k8s.V1Pod = {
+  metadata: {
+    name: "nginx-644659db67-6lsmm",
+    namespace: "default",
+    uid: "u1",
+    labels: { app: "nginx", "pod-template-hash": "644659db67" },
+    ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "nginx-644659db67", uid: "r", controller: true }],
+  },
+};
+
+describe("agent/podFacts", () => {
+  it("keys a StatefulSet pod by namespace/set/ordinal and a Deployment pod by its name", () => {
+    expect(podFacts(stsPod, "n1")).to.deep.include({ holder: "default/web/2", statefulSet: { name: "web", ordinal: 2 } });
+    const facts = podFacts(rsPod, "n1");
+    expect(facts.holder).to.equal("default/nginx-644659db67-6lsmm");
+    expect(facts.labels).to.deep.include({ "ipam.spidernet.io/app-kind": "Deployment", "ipam.spidernet.io/app-name": "nginx" });
+  });
+});
+
+const pool = (extra: Partial<SpiderIPPool["spec"]> = {}, allocations?: object): SpiderIPPool => ({
+  apiVersion: "spiderpool.spidernet.io/v2beta1",
+  kind: "SpiderIPPool",
+  metadata: { name: "p", resourceVersion: "1" },
+  spec: { subnet: "10.0.0.0/24", ips: ["10.0.0.10-10.0.0.12"], ...extra },
+  ...(allocations ? { status: { allocations: allocations as never } } : {}),
+});
+const ip = (t: string): bigint => parseAddress(t).value;
+const empty = RangeSet.empty(4);
+
+describe("agent/decideClaim", () => {
+  const pod = podFacts(rsPod, "n1");
+
+  it("claims the lowest free address, skipping reserved ones, and counts it", () => {
+    const d = decideClaim(pool({}, { prefixes: ["default/other-"], ips: ["10.0.0.10"], holders: ["0:x"] }), "p", 4, pod, RangeSet.of(4, ip("10.0.0.11")));
+    expect(d.kind).to.equal("claimed");
+    if (d.kind !== "claimed") return;
+    expect(d.address).to.equal(ip("10.0.0.12"));
+    expect(d.write.status).to.deep.include({ allocatedIPCount: 2, totalIPCount: 3 });
+  });
+
+  it("gives a holder its address back (retried ADD, recreated StatefulSet pod) without a write", () => {
+    const sts = podFacts(stsPod, "other-node");
+    const d = decideClaim(pool({}, { prefixes: ["default/web/"], ips: ["10.0.0.11"], holders: ["0:2"] }), "p", 4, sts, empty);
+    expect(d).to.deep.include({ kind: "held", address: ip("10.0.0.11") });
+    expect(d).to.not.have.property("write");
+  });
+
+  it("reports exhaustion with the pool's size and holders", () => {
+    const full = pool({}, { prefixes: ["default/a-"], ips: ["10.0.0.10-10.0.0.12"], holders: ["0:x", "0:y", "0:z"] });
+    expect(decideClaim(full, "p", 4, pod, empty)).to.deep.equal({ kind: "exhausted", size: 3n, holders: 3 });
+  });
+
+  it("skips pools it may not use, saying why", () => {
+    expect(decideClaim(undefined, "p", 4, pod, empty)).to.deep.equal({ kind: "skip", reason: 'SpiderIPPool "p" does not exist' });
+    expect(decideClaim(pool({ disable: true }), "p", 4, pod, empty)).to.deep.include({ reason: 'SpiderIPPool "p" is disabled (spec.disable)' });
+    expect(decideClaim(pool(), "p", 6, pod, empty)).to.deep.include({ reason: 'SpiderIPPool "p" is IPv4, not IPv6' });
+    expect(decideClaim(pool({ nodeName: ["n2"] }), "p", 4, pod, empty)).to.deep.include({ reason: 'SpiderIPPool "p" serves only nodes n2, not n1' });
+    expect(decideClaim(pool({ podAffinity: { matchLabels: { app: "other" } } }), "p", 4, pod, empty)).to.deep.include({ reason: 'SpiderIPPool "p" does not match this pod (spec.podAffinity)' });
+  });
+
+  it("releases every address of a holder, and nothing for a stranger", () => {
+    const held = pool({}, { prefixes: ["default/nginx-644659db67-"], ips: ["10.0.0.10"], holders: ["0:6lsmm"] });
+    expect(decideRelease(held, "default/nginx-644659db67-6lsmm")?.status).to.deep.include({ allocatedIPCount: 0 });
+    expect(decideRelease(held, "default/someone-else")).to.equal(undefined);
+  });
+});
+
+describe("agent/parseCniRequest", () => {
+  it("names the bad field", () => {
+    expect(() => parseCniRequest("ADD", { command: "ADD", config: {}, containerID: "c", ifName: "eth0", args: {} })).to.throw(
+      CniError,
+      'bad request to the pinpool agent: args: got {}, expected K8S_POD_NAMESPACE and K8S_POD_NAME',
+    );
+    expect(() => parseCniRequest("ADD", "x")).to.throw("the body is not a JSON object");
+    expect(parseCniRequest("STATUS", { command: "STATUS", config: {} }).command).to.equal("STATUS");
+  });
+});
