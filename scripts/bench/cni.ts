@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       env: pinpoolEnv(offset),
       timeout: 30_000,
     }).catch((e: { stderr: string }) => e); // no stdin: the plugin answers a decode error, which still shows its footprint
-    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec((timed as { stderr: string }).stderr)?.[1];
+    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec((timed).stderr)?.[1];
     console.log(`plugin binary: ${(statSync(plugin).size / 2 ** 20).toFixed(1)} MiB static; peak RSS of one invocation: ${rss ? (Number(rss) / 1024).toFixed(1) : "?"} MiB`);
 
     // 3. 1,000 pods through the controller-manager and the node simulator.

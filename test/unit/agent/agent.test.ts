@@ -19,7 +19,8 @@ describe("agent/candidatePools (Spiderpool's priority order)", () => {
       "ipam.spidernet.io/ippool": '{"ipv4":["b"]}',
     };
     expect(candidatePools(inputs(all))).to.deep.equal({ source: "annotation pinpool.io/reserved-ippools", ipv4: ["auto4-x"], ipv6: [] });
-    const { ["pinpool.io/reserved-ippools"]: _reserved, ...rest } = all;
+    const rest: Record<string, string> = { ...all };
+    delete rest["pinpool.io/reserved-ippools"];
     expect(candidatePools(inputs(rest))).to.deep.include({ ipv4: ["a"], ipv6: ["a6"] });
     expect(candidatePools(inputs({ "ipam.spidernet.io/ippool": '{"ipv4":["b","c"]}' })).ipv4).to.deep.equal(["b", "c"]);
   });
