@@ -6,8 +6,20 @@
  * The blog's YAML has two typos that no kubectl accepts (`-name: nginx` for `- name: nginx`,
  * and the SpiderIPPool's `spec` indented under `metadata`); they are fixed here, nothing else.
  */
+import { buildPlugin, startLocalAgent, startLocalNode } from "./cluster/agent.js";
 import { startLocalController, unregisterWebhooks } from "./cluster/controller.js";
 import { ensureCluster, kubectl, waitFor } from "./cluster/local.js";
+
+const NODE = "worker1";
+
+/** Waits until `count` pods of `selector` run with addresses (the simulated node sets them up). */
+async function podsRunning(selector: string, count: number): Promise<void> {
+  await waitFor(`${count} running pods ${selector}`, 60_000, async () => {
+    const r = await kubectl(["get", "po", "-l", selector, "-o", "jsonpath={range .items[*]}{.status.podIP}{\" \"}{.metadata.deletionTimestamp}{\"\\n\"}{end}"]);
+    const lines = r.stdout.split("\n").filter((l) => l.trim() !== "");
+    return lines.length === count && lines.every((l) => /^\S+ $/.test(l)) ? true : undefined;
+  });
+}
 
 const SUBNET = `apiVersion: spiderpool.spidernet.io/v2beta1
 kind: SpiderSubnet
@@ -99,11 +111,16 @@ async function main(): Promise<void> {
   // Start from a clean slate, so the demo can run again (webhooks off while clearing).
   await unregisterWebhooks();
   await kubectl(["delete", "deployment", "nginx", "nginx-m", "--ignore-not-found"]);
-  await kubectl(["delete", "spiderippools,spidersubnets", "--all"]);
+  await kubectl(["delete", "pods", "--all", "--grace-period=0", "--force"]);
+  await kubectl(["delete", "spiderendpoints,spiderippools,spidersubnets", "--all"]);
   await kubectl(["delete", "configmap", "-n", "pinpool-system", "pinpool-ledger", "--ignore-not-found"]);
   const controller = await startLocalController(kubeconfig);
-  controller.leaveRunning();
-  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1, pinpool-controller on 127.0.0.1:${controller.port}`);
+  await buildPlugin();
+  const agent = await startLocalAgent(kubeconfig, NODE);
+  const node = await startLocalNode(kubeconfig, NODE, agent.socket);
+  for (const c of [controller, agent, node]) c.leaveRunning();
+  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1, pinpool-controller on 127.0.0.1:${controller.port},`);
+  console.log(`node "${NODE}": pinpool-agent on ${agent.socket}, pods in network namespaces via Debian's bridge plugin + pinpool IPAM`);
 
   await show(["apply", "-f", "-"], SUBNET);
   await waitFor("the subnet's counts", 10_000, async () => ((await kubectl(["get", "ss", "nginx-subnet-v4", "-o", "jsonpath={.status.totalIPCount}"])).stdout ? true : undefined));
@@ -113,19 +130,27 @@ async function main(): Promise<void> {
   const auto = (await kubectl(["get", "sp", "-o", "jsonpath={.items[0].metadata.name}"])).stdout;
   await show(["get", "sp", auto, "-o", "jsonpath={.spec.ips}"]);
   console.log();
-  await show(["get", "po", "-o", "wide"], undefined, "pods get their addresses from the node agent (issue 5, not yet built): Pending, no IP");
+  await podsRunning("app=nginx", 2);
+  await show(["get", "po", "-o", "wide"], undefined, "both pods got addresses inside the auto pool");
+  await show(["delete", "po", "-l", "app=nginx", "--wait=false"], undefined, "restart the pods");
+  await new Promise((r) => setTimeout(r, 500));
+  await podsRunning("app=nginx", 2);
+  await show(["get", "po", "-o", "wide"], undefined, "the new pods' addresses are again inside the auto pool");
   await show(["scale", "deploy", "nginx", "--replicas", "3"]);
-  await show(["get", "sp"], undefined, "the pool grew with the replicas: 3 + 3 = 6");
+  await podsRunning("app=nginx", 3);
+  await show(["get", "po", "-o", "wide"]);
+  await show(["get", "sp"], undefined, "the pool grew with the replicas: 3 + 3 = 6, 3 allocated");
   await show(["apply", "-f", "-"], POOL, "the seed's manual pool: 10.244.120.10-20, 11 addresses");
   if ((await show(["create", "-f", "-"], NGINX_M, "a Deployment pinned to the manual pool")) !== 0) throw new Error("nginx-m was refused");
-  await waitFor("the manual pool's counts", 10_000, async () => ((await kubectl(["get", "sp", "nginx-v4-ippool", "-o", "jsonpath={.status.totalIPCount}"])).stdout ? true : undefined));
+  await waitFor("nginx-m's pods", 60_000, async () => ((await kubectl(["get", "po", "-o", "wide"])).stdout.match(/nginx-m-\S+\s+1\/1\s+Running/g)?.length === 2 ? true : undefined));
+  await show(["get", "po", "-o", "wide"], undefined, "nginx-m's pods take addresses from 10.244.120.10-20 only");
   await show(["get", "sp"]);
   const denied = await show(["apply", "-f", "-"], OVERLAPPING, "a pool overlapping nginx-v4-ippool is refused");
   if (denied === 0) throw new Error("the overlapping pool was admitted; the demo expected a denial");
   await show(["get", "ss"], undefined, "the subnet's ledger: 6 + 11 addresses handed to pools");
   console.log(`
-The cluster and pinpool-controller keep running. Explore with:
-  scripts/cluster/kubectl get ss,sp
+The cluster, pinpool-controller, pinpool-agent and the simulated node keep running. Explore with:
+  scripts/cluster/kubectl get ss,sp,se,po -o wide
   scripts/cluster/kubectl get sp ${auto} -o yaml
 Stop everything with: npm run cluster:down`);
 }

@@ -30,6 +30,7 @@ function exec(binary: string, env: Record<string, string>, stdin: string): Promi
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, ms: Number(process.hrtime.bigint() - t) / 1e6, out }));
+    child.stdin.on("error", () => undefined); // a plugin that exits before reading stdin
     child.stdin.end(stdin);
   });
 }
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
       CNI_NETNS: "/var/run/netns/none",
       CNI_IFNAME: "eth0",
       CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=p${i}`,
+      CNI_PATH: "/usr/lib/cni",
     });
     const pinpoolConf = JSON.stringify({ cniVersion: "1.0.0", name: "bench", ipam: { type: "pinpool", socket: agent.socket } });
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "host-local-"));

@@ -74,6 +74,8 @@ export class NodeSimulator {
   private readonly waiting: Array<() => void> = [];
   /** CNI errors seen, by pod, as a kubelet would report them in events. */
   readonly failures = new Map<string, string>();
+  /** Called with each failure, for a log. */
+  onFailure?: (pod: string, message: string) => void;
 
   constructor(
     private readonly kc: k8s.KubeConfig,
@@ -160,7 +162,9 @@ export class NodeSimulator {
         }
       })
       .catch((e: unknown) => {
-        this.failures.set(`${pod.metadata?.namespace}/${pod.metadata?.name}`, (e as Error).message);
+        const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+        this.failures.set(key, (e as Error).message);
+        this.onFailure?.(key, (e as Error).message);
       });
   }
 
@@ -228,9 +232,10 @@ export class NodeSimulator {
       await ip("netns", "del", s.netns);
       this.sandboxes.delete(uid);
     }
-    // What a kubelet does once the containers are gone: finish the graceful deletion.
+    // What a kubelet does once the containers are gone: finish the graceful deletion. The
+    // grace period goes in the body: with a body, the API server ignores the query's.
     try {
-      await this.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { preconditions: { uid } } });
+      await this.core.deleteNamespacedPod({ name, namespace, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
     } catch (e) {
       if (!isNotFound(e) && !isConflict(e)) throw e;
     }

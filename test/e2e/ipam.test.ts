@@ -111,6 +111,11 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
 
     await kubectlOk(["delete", "pod", "-n", namespace, "-l", "app=nginx", "--wait=false"]);
     const second = await runningPods(namespace, "app=nginx", 2, first.map((p) => p.uid));
+    // The simulated kubelet finished the old pods' deletion after their CNI DEL.
+    await waitFor("the old pods to be gone", 30_000, async () => {
+      const left = await cluster().core.listNamespacedPod({ namespace, labelSelector: "app=nginx" });
+      return left.items.length === 2 ? true : undefined;
+    });
     for (const p of second) expect(await poolHolds(auto, p.ip), `${p.name} ${p.ip} in ${auto}`).to.equal(true);
     expect(await allocatedCount(auto, 2)).to.equal(2);
 
