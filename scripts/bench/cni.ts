@@ -7,11 +7,10 @@
  *     real kube-controller-manager and the node simulator (real bridge plugin, network
  *     namespaces): time from the first create until every pod has an address.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { buildPlugin, cniBinDir, startLocalAgent } from "../cluster/agent.js";
@@ -19,8 +18,6 @@ import { startLocalController } from "../cluster/controller.js";
 import { createNamespace, ensureCluster, kubeConfig, kubectlOk, waitFor } from "../cluster/local.js";
 import { NodeSimulator } from "../cluster/node-sim.js";
 import { formatStats, summarise } from "./stats.js";
-
-const run = promisify(execFile);
 
 function exec(binary: string, env: Record<string, string>, stdin: string): Promise<{ code: number; ms: number; out: string }> {
   return new Promise((resolve, reject) => {
@@ -108,12 +105,16 @@ async function main(): Promise<void> {
       offset += count;
     }
 
-    // 2. The plugin: size and peak RSS of one ADD.
-    const timed = await run("/usr/bin/time", ["-v", plugin], {
-      env: pinpoolEnv(offset),
-      timeout: 30_000,
-    }).catch((e: { stderr: string }) => e); // no stdin: the plugin answers a decode error, which still shows its footprint
-    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec((timed).stderr)?.[1];
+    // 2. The plugin: size and peak RSS of one ADD (GNU time reports the maximum RSS).
+    const timed = await new Promise<string>((resolve, reject) => {
+      const child = spawn("/usr/bin/time", ["-v", plugin], { env: pinpoolEnv(offset) });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("error", reject);
+      child.on("close", () => resolve(stderr));
+      child.stdin.end(pinpoolConf);
+    });
+    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(timed)?.[1];
     console.log(`plugin binary: ${(statSync(plugin).size / 2 ** 20).toFixed(1)} MiB static; peak RSS of one invocation: ${rss ? (Number(rss) / 1024).toFixed(1) : "?"} MiB`);
 
     // 3. 1,000 pods through the controller-manager and the node simulator.
