@@ -70,6 +70,7 @@ export class NodeSimulator {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly perPod = new KeyedMutex();
   private informer?: k8s.Informer<k8s.V1Pod>;
+  private stopped = false;
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   /** CNI errors seen, by pod, as a kubelet would report them in events. */
@@ -105,11 +106,15 @@ export class NodeSimulator {
     const onPod = (pod: k8s.V1Pod): void => void this.handle(pod);
     this.informer.on("add", onPod);
     this.informer.on("update", onPod);
-    this.informer.on("error", () => setTimeout(() => void this.informer?.start().catch(() => undefined), 1000));
+    // A watch that fails is started again; one that was stopped on purpose is not.
+    this.informer.on("error", () => {
+      if (!this.stopped) setTimeout(() => void this.informer?.start().catch(() => undefined), 1000);
+    });
     await this.informer.start();
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.informer?.stop();
     for (const s of this.sandboxes.values()) await ip("netns", "del", s.netns);
     this.sandboxes.clear();

@@ -197,13 +197,29 @@ export class Ipam {
     const current = endpoint?.status?.current;
     // A newer sandbox of the same pod owns the addresses now: this DEL is for an old one.
     if (current?.containerID && current.containerID !== req.containerID) return;
-    if (!endpoint || !current) return; // nothing recorded: DEL is idempotent
-    const sts = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
-    const ordinal = sts ? Number(name.slice(sts.length + 1)) : NaN;
-    if (sts && (await this.ordinalKept(namespace, sts, ordinal))) return;
-    const holder = sts ? `${namespace}/${sts}/${ordinal}` : `${namespace}/${name}`;
-    const pools = current.ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
+    let holder: string;
+    let pools: string[];
+    let sts: { name: string; ordinal: number } | undefined;
+    if (endpoint && current) {
+      const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
+      sts = setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined;
+      holder = sts ? `${namespace}/${sts.name}/${sts.ordinal}` : `${namespace}/${name}`;
+      pools = current.ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
+    } else {
+      // No endpoint: never written (a crash after the claim) or already deleted (a namespace
+      // deletion removes endpoints before the pods' DEL). The pod still exists while its
+      // sandbox is torn down: release what it holds in its candidate pools.
+      const pod = await this.readPod(namespace, name);
+      if (!pod) return; // nothing recorded and no pod: DEL is idempotent
+      const facts = podFacts(pod, this.node);
+      sts = facts.statefulSet;
+      holder = facts.holder;
+      const c = await this.candidates(facts, req);
+      pools = [...c[4], ...c[6]];
+    }
+    if (sts && (await this.ordinalKept(namespace, sts.name, sts.ordinal))) return;
     for (const pool of pools) await this.lane(pool).submit(false, (view) => ({ write: decideRelease(view, holder) }));
+    if (!endpoint) return;
     try {
       await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name });
     } catch (e) {

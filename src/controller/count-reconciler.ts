@@ -34,6 +34,7 @@ export async function startCountReconciler(kc: k8s.KubeConfig, log: Logger): Pro
   const pools = new PoolClient(custom);
   const queue = new KeyedMutex();
   const informers: Array<k8s.Informer<Spider>> = [];
+  let stopped = false;
   for (const plural of [PLURAL.SpiderSubnet, PLURAL.SpiderIPPool]) {
     const informer = k8s.makeInformer<Spider>(
       kc,
@@ -50,11 +51,15 @@ export async function startCountReconciler(kc: k8s.KubeConfig, log: Logger): Pro
     informer.on("update", onChange);
     // The informer stops on a watch error; start it again after a pause.
     informer.on("error", (e: unknown) => {
+      if (stopped) return; // stopping aborts the watch; that is not a failure
       log.error({ err: e, plural }, "watch failed; restarting in 2 s");
       setTimeout(() => void informer.start().catch(() => undefined), 2000);
     });
     await informer.start();
     informers.push(informer);
   }
-  return () => informers.forEach((i) => void i.stop());
+  return () => {
+    stopped = true;
+    informers.forEach((i) => void i.stop());
+  };
 }

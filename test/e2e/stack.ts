@@ -1,4 +1,7 @@
 /**
+ * (Both .mocharc.json files set `exit: true` as a backstop: a watch left open by a failing
+ * test must not hang CI; the stop paths close every watch they open.)
+ *
  * The node side of the e2e tests: the CNI plugin built from src/cni, pinpool-agent, and a
  * simulated node running the real Debian bridge plugin in network namespaces.
  */
