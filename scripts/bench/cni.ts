@@ -11,11 +11,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import * as k8s from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { buildPlugin, cniBinDir, startLocalAgent } from "../cluster/agent.js";
 import { startLocalController } from "../cluster/controller.js";
-import { createNamespace, ensureCluster, kubeConfig, kubectlOk, waitFor } from "../cluster/local.js";
+import { createNamespace, kubectlOk, localClients, waitFor } from "../cluster/local.js";
 import { NodeSimulator } from "../cluster/node-sim.js";
 import { formatStats, summarise } from "./stats.js";
 
@@ -53,11 +52,7 @@ async function latency(label: string, count: number, concurrency: number, one: (
 
 async function main(): Promise<void> {
   console.log(`bench:cni on ${os.cpus()[0]?.model ?? "unknown CPU"}, nproc ${os.availableParallelism()}, node ${process.version}`);
-  const kubeconfig = await ensureCluster();
-  const kc = kubeConfig(kubeconfig);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const { kubeconfig, kc, core, apps, custom } = await localClients();
   const controller = await startLocalController(kubeconfig);
   const plugin = await buildPlugin();
   const agent = await startLocalAgent(kubeconfig, "bench-node");

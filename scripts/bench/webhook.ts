@@ -20,7 +20,7 @@ import { ClusterLedger, SubnetLedger } from "../../src/reservation/ledger.js";
 import { parseAdmissionReview } from "../../src/webhook/admission.js";
 import { decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../src/webhook/validate-pool.js";
 import { startLocalController } from "../cluster/controller.js";
-import { createNamespace, ensureCluster, kubeConfig, kubectlOk, repoRoot } from "../cluster/local.js";
+import { createNamespace, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
 import { loadReview } from "../../test/fixtures/load.js";
 import { formatStats, measure } from "./stats.js";
 
@@ -81,11 +81,7 @@ async function load(label: string, url: string, review: unknown, ca: string, con
 }
 
 async function benchCluster(): Promise<void> {
-  const kubeconfig = await ensureCluster();
-  const kc = kubeConfig(kubeconfig);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const { kubeconfig, core, apps, custom } = await localClients();
   const controller = await startLocalController(kubeconfig);
   const ns = await createNamespace(core, "bench");
   const subnet = `bench-${ns}`;

@@ -31,18 +31,31 @@ export interface KubectlResult {
   stderr: string;
 }
 
-/** Runs the local cluster's kubectl as a user would type it, feeding `stdin` if given. */
-export function kubectl(args: readonly string[], stdin?: string): Promise<KubectlResult> {
+/** Runs a program with `stdin`, collecting its output; never throws for a non-zero exit. */
+export function runProcess(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(clusterDir, "kubectl"), args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], ...(options.env ? { env: options.env } : {}) });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
+    child.stdin.on("error", () => undefined); // a program that exits before reading stdin
+    child.stdin.end(options.stdin ?? "");
   });
+}
+
+/** Runs the local cluster's kubectl as a user would type it, feeding `stdin` if given. */
+export function kubectl(args: readonly string[], stdin?: string): Promise<KubectlResult> {
+  return runProcess(path.join(clusterDir, "kubectl"), args, stdin === undefined ? {} : { stdin });
+}
+
+/** The local cluster, started if need be, with the API clients tests and benchmarks use. */
+export async function localClients(): Promise<{ kubeconfig: string; kc: k8s.KubeConfig; core: k8s.CoreV1Api; apps: k8s.AppsV1Api; custom: k8s.CustomObjectsApi }> {
+  const kubeconfig = await ensureCluster();
+  const kc = kubeConfig(kubeconfig);
+  return { kubeconfig, kc, core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi) };
 }
 
 /** Like kubectl, but throws with kubectl's own message when it fails. */

@@ -9,12 +9,12 @@
  * The bridge's host side lives in a network namespace of its own (`pinpool-<node>`), so the
  * machine's real network is never touched.
  */
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { compareAndSwap } from "../../src/k8s/cas.js";
 import { isConflict, isNotFound } from "../../src/k8s/errors.js";
 import { KeyedMutex } from "../../src/k8s/keyed-mutex.js";
+import { type KubectlResult, runProcess } from "./local.js";
 
 export interface NodeSimOptions {
   node: string;
@@ -33,34 +33,13 @@ interface Sandbox {
   uid: string;
 }
 
-export interface CniOutcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `command` inside network namespace `netns` with `env` and `stdin`. */
-export function inNetns(netns: string, command: string[], env: Record<string, string> = {}, stdin = ""): Promise<CniOutcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", netns, ...command], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+export function inNetns(netns: string, command: string[], env: Record<string, string> = {}, stdin = ""): Promise<KubectlResult> {
+  return runProcess("ip", ["netns", "exec", netns, ...command], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env }, stdin });
 }
 
 async function ip(...args: string[]): Promise<void> {
-  const r = await new Promise<CniOutcome>((resolve, reject) => {
-    const child = spawn("ip", args);
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout: "", stderr }));
-  });
+  const r = await runProcess("ip", args);
   if (r.code !== 0 && !/File exists|No such file/.test(r.stderr)) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim()}`);
 }
 
