@@ -85,6 +85,9 @@ export class NodeSimulator {
     const onPod = (pod: k8s.V1Pod): void => void this.handle(pod);
     this.informer.on("add", onPod);
     this.informer.on("update", onPod);
+    // A pod deleted at once (grace period 0) only shows up as gone: tear its sandbox down,
+    // as a kubelet does for a pod it still runs.
+    this.informer.on("delete", (pod) => void this.handle(pod, true));
     // A watch that fails is started again; one that was stopped on purpose is not.
     this.informer.on("error", () => {
       if (!this.stopped) setTimeout(() => void this.informer?.start().catch(() => undefined), 1000);
@@ -133,12 +136,12 @@ export class NodeSimulator {
     }
   }
 
-  private handle(pod: k8s.V1Pod): Promise<void> {
+  private handle(pod: k8s.V1Pod, gone = false): Promise<void> {
     const uid = pod.metadata?.uid ?? "";
     return this.perPod
       .run(uid, async () => {
-        if (pod.metadata?.deletionTimestamp) {
-          if (pod.spec?.nodeName === this.o.node) await this.slot(() => this.teardown(pod));
+        if (gone || pod.metadata?.deletionTimestamp) {
+          if (pod.spec?.nodeName === this.o.node) await this.slot(() => this.teardown(pod, gone));
         } else if (!pod.spec?.nodeName) {
           await this.bind(pod);
         } else if (pod.spec.nodeName === this.o.node && !this.sandboxes.has(uid) && pod.status?.phase === "Pending") {
@@ -207,7 +210,7 @@ export class NodeSimulator {
     });
   }
 
-  private async teardown(pod: k8s.V1Pod): Promise<void> {
+  private async teardown(pod: k8s.V1Pod, gone: boolean): Promise<void> {
     const { name, namespace, uid } = pod.metadata as { name: string; namespace: string; uid: string };
     const s = this.sandboxes.get(uid);
     if (s) {
@@ -216,6 +219,7 @@ export class NodeSimulator {
       await ip("netns", "del", s.netns);
       this.sandboxes.delete(uid);
     }
+    if (gone) return;
     // What a kubelet does once the containers are gone: finish the graceful deletion. The
     // grace period goes in the body: with a body, the API server ignores the query's.
     try {

@@ -61,7 +61,7 @@ spec:
     metadata:
       annotations: ${JSON.stringify(annotations)}
       labels: { app: ${app} }
-    spec: { terminationGracePeriodSeconds: 0, containers: [{ name: nginx, image: nginx }] }
+    spec: { containers: [{ name: nginx, image: nginx }] }
 `;
 
 describe("pods claim their reserved addresses: agent + CNI plugin + real bridge plugin in network namespaces", function () {
