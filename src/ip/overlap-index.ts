@@ -26,7 +26,7 @@ function compareEntries(a: Entry, b: Entry): number {
  * tree (the middle element is the root of each slice); `maxEnd[i]` is the highest end
  * in the subtree rooted at i, so whole subtrees that end before the query are skipped.
  * Owners may overlap each other (state imported from elsewhere need not be clean).
- * Immutable: `with` and `without` return a new index in O(n).
+ * Immutable: a changed ledger builds a new index (O(n log n)).
  */
 export class OverlapIndex {
   private readonly maxEnd: bigint[];
@@ -46,21 +46,6 @@ export class OverlapIndex {
       for (const r of set.ranges) entries.push({ start: r.start, end: r.end, owner });
     }
     return new OverlapIndex(family, entries.sort(compareEntries));
-  }
-
-  get rangeCount(): number {
-    return this.entries.length;
-  }
-
-  /** A new index where `owner` holds exactly `set` (replacing what it held). */
-  with(owner: string, set: RangeSet): OverlapIndex {
-    const kept = this.entries.filter((e) => e.owner !== owner);
-    const added = set.ranges.map((r) => ({ start: r.start, end: r.end, owner }));
-    return new OverlapIndex(this.family, mergeSorted(kept, added));
-  }
-
-  without(owner: string): OverlapIndex {
-    return new OverlapIndex(this.family, this.entries.filter((e) => e.owner !== owner));
   }
 
   /** Every owner (except `ignore`) overlapping `candidate`, sorted by owner name. */
@@ -103,15 +88,4 @@ export class OverlapIndex {
     this.maxEnd[mid] = m;
     return m;
   }
-}
-
-function mergeSorted(a: readonly Entry[], b: readonly Entry[]): Entry[] {
-  const out: Entry[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && compareEntries(a[i] as Entry, b[j] as Entry) <= 0)) out.push(a[i++] as Entry);
-    else out.push(b[j++] as Entry);
-  }
-  return out;
 }

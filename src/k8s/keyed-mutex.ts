@@ -20,9 +20,4 @@ export class KeyedMutex {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
-
-  /** Keys with work queued or running (for tests and metrics). */
-  get busyKeys(): number {
-    return this.tails.size;
-  }
 }
