@@ -8,12 +8,11 @@ import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { API_VERSION, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
-import { RangeSet } from "../ip/range-set.js";
 import { compareAndSwap } from "../k8s/cas.js";
 import { isNotFound } from "../k8s/errors.js";
 import { GroupCommit } from "../k8s/group-commit.js";
-import { PoolClient, listReservedIPs } from "../k8s/resources.js";
-import { reservedSets } from "../reservation/reserve.js";
+import { PoolClient } from "../k8s/resources.js";
+import { ReservedIPs } from "../reservation/reserved-ips.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, decideClaim, decideRelease } from "./claim.js";
 import { type PodFacts, podFacts } from "./pod.js";
@@ -28,7 +27,7 @@ interface Claimed {
 export class Ipam {
   private readonly pools: PoolClient;
   private readonly lanes = new Map<string, GroupCommit<SpiderIPPool | undefined, SpiderIPPool>>();
-  private reservedCache?: { at: number; sets: Record<4 | 6, RangeSet> };
+  private readonly reserved: ReservedIPs;
 
   constructor(
     private readonly core: k8s.CoreV1Api,
@@ -37,6 +36,7 @@ export class Ipam {
     private readonly node: string,
   ) {
     this.pools = new PoolClient(custom);
+    this.reserved = new ReservedIPs(custom);
   }
 
   private lane(name: string): GroupCommit<SpiderIPPool | undefined, SpiderIPPool> {
@@ -52,14 +52,6 @@ export class Ipam {
       this.lanes.set(name, lane);
     }
     return lane;
-  }
-
-  /** SpiderReservedIPs, re-read at most every 5 s: they change rarely and ADD is a hot path. */
-  private async reserved(): Promise<Record<4 | 6, RangeSet>> {
-    if (!this.reservedCache || Date.now() - this.reservedCache.at > 5_000) {
-      this.reservedCache = { at: Date.now(), sets: reservedSets(await listReservedIPs(this.custom)) };
-    }
-    return this.reservedCache.sets;
   }
 
   private async readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
@@ -103,7 +95,7 @@ export class Ipam {
 
   /** Claims an address of `family` from the first usable candidate pool. */
   private async claimFrom(names: string[], family: Family, facts: PodFacts, source: string): Promise<Claimed> {
-    const reserved = (await this.reserved())[family];
+    const reserved = (await this.reserved.sets())[family];
     const refusals: string[] = [];
     let exhausted: { name: string; size: bigint; holders: number } | undefined;
     for (const name of names) {

@@ -4,6 +4,7 @@ import type { CasOptions } from "../k8s/cas.js";
 import { DEFAULT_CAS } from "../k8s/cas.js";
 import type { WebhookMetrics } from "../metrics/webhook.js";
 import { LedgerStores } from "../reservation/ledger-store.js";
+import { ReservedIPs } from "../reservation/reserved-ips.js";
 import { type AdmissionRequest, type Verdict, allow } from "../webhook/admission.js";
 import { decideAddressSpecDefaults } from "../webhook/mutate-address-spec.js";
 import { admitWorkload } from "../webhook/mutate-workload.js";
@@ -24,8 +25,9 @@ export function buildAdmitters(kc: k8s.KubeConfig, o: { namespace: string; ledge
     onConflict: (what) => o.metrics.casConflicts.inc({ object: what.replace(/ "[^"]*"/g, "") }),
   };
   const stores = new LedgerStores({ core, custom, namespace: o.namespace, ledgerName: o.ledgerName, cas });
+  const reserved = new ReservedIPs(custom);
   return {
     validate: (req) => admitSpiderResource(req, stores),
-    mutate: (req) => (req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps }) : Promise.resolve(allow(decideAddressSpecDefaults(req)))),
+    mutate: (req) => (req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps, reserved }) : Promise.resolve(allow(decideAddressSpecDefaults(req)))),
   };
 }

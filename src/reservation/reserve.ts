@@ -5,14 +5,14 @@
  * when shrinking, the pool first, so the ledger never frees an address a pool still holds.
  */
 import type * as k8s from "@kubernetes/client-node";
-import type { SpiderReservedIP } from "../api/types.js";
 import { parseIPList } from "../ip/ip-list.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { RangeSet } from "../ip/range-set.js";
 import { parseAddressSpec } from "../api/address-spec.js";
 import { compareAndSwap } from "../k8s/cas.js";
 import { apiMessage, isConflict } from "../k8s/errors.js";
-import { PoolClient, listReservedIPs } from "../k8s/resources.js";
+import { PoolClient } from "../k8s/resources.js";
+import type { ReservedIPs } from "./reserved-ips.js";
 import { type Verdict, allow, deny } from "../webhook/admission.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
@@ -23,21 +23,12 @@ import { refreshPoolCounts } from "./counts.js";
 export interface ReserveDeps {
   stores: LedgerStores;
   custom: k8s.CustomObjectsApi;
-}
-
-/** Every SpiderReservedIP's addresses, per family. */
-export function reservedSets(items: readonly SpiderReservedIP[]): Record<4 | 6, RangeSet> {
-  const out: Record<4 | 6, RangeSet> = { 4: RangeSet.empty(4), 6: RangeSet.empty(6) };
-  for (const r of items) {
-    const family = r.spec.ipVersion ?? ((r.spec.ips ?? [])[0]?.includes(":") ? 6 : 4);
-    out[family] = out[family].union(parseIPList(family, r.spec.ips, `SpiderReservedIP "${r.metadata.name}" spec.ips`));
-  }
-  return out;
+  reserved: ReservedIPs;
 }
 
 /** Reserves every pool of `plan`; on a dry run, only checks that it could. */
 export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: boolean): Promise<Verdict> {
-  const reserved = reservedSets(await listReservedIPs(deps.custom));
+  const reserved = await deps.reserved.sets();
   const pools = new PoolClient(deps.custom);
   const warnings: string[] = [];
   for (const pool of plan.pools) {

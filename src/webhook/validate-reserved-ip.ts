@@ -2,14 +2,14 @@
 import type { SpiderReservedIP } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { parseIPList } from "../ip/ip-list.js";
+import { reservedIPFamily } from "../reservation/reserved-ips.js";
 import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
 
 export function decideReservedIP(req: AdmissionRequest): Verdict {
   if (req.operation === "DELETE") return allow();
   const r = req.object as unknown as SpiderReservedIP;
   const subject = `SpiderReservedIP "${r.metadata?.name ?? r.metadata?.generateName ?? ""}"`;
-  const first = r.spec?.ips?.[0];
-  const family = r.spec?.ipVersion ?? (first?.includes(":") ? 6 : 4);
+  const family = reservedIPFamily(r);
   if (req.operation === "UPDATE") {
     const old = (req.oldObject as unknown as SpiderReservedIP).spec?.ipVersion;
     if (old !== undefined && old !== r.spec?.ipVersion) return deny(`${subject}: spec.ipVersion is immutable (${old} → ${String(r.spec?.ipVersion)})`);
