@@ -19,10 +19,30 @@ export interface LocalController {
   port: number;
   metricsPort: number;
   certDir: string;
-  stop(): Promise<void>;
+  /** The replica's identity in the Lease. */
+  identity: string;
+  /** Unregisters the webhooks (when this replica registered them) and stops it; SIGKILL simulates a crash. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
   /** Lets this process exit while the controller keeps running (`npm run cluster:down` stops it). */
   leaveRunning(): void;
 }
+
+export interface LocalControllerOptions {
+  port?: number;
+  metricsPort?: number;
+  /** The component's name (its log and pid file); a second replica needs its own. */
+  name?: string;
+  /** Register the webhooks with this replica (the first one does). */
+  register?: boolean;
+  /** Extra PINPOOL_* settings, e.g. PINPOOL_RECONCILERS=off for a webhook-only replica. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Timings for a local cluster: short grace and lease so tests and the demo see the
+ * reconcilers act within seconds (production defaults: 60 s grace, 10 s resync, 15 s lease).
+ */
+export const LOCAL_TIMINGS = { PINPOOL_GC_GRACE_SECONDS: "5", PINPOOL_RESYNC_SECONDS: "1", PINPOOL_LEASE_DURATION_SECONDS: "6" };
 
 interface WebhookConfiguration {
   webhooks: Array<{ clientConfig: { service?: { path?: string }; url?: string; caBundle?: string } }>;
@@ -66,13 +86,15 @@ export async function unregisterWebhooks(): Promise<void> {
  * Starts the controller (webhook on `port`) and registers the webhooks; resolves once the
  * API server routes admissions to it.
  */
-export async function startLocalController(kubeconfigPath: string, port = 19443, metricsPort = 19090): Promise<LocalController> {
+export async function startLocalController(kubeconfigPath: string, o: LocalControllerOptions = {}): Promise<LocalController> {
+  const { port = 19443, metricsPort = 19090, name = "pinpool-controller", register = true } = o;
   const certDir = path.join(stateDir, "webhook-certs");
-  await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certDir]);
+  if (register) await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certDir]);
   await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
   const caPem = readFileSync(path.join(certDir, "ca.crt"));
+  const identity = `${name}-local`;
   const component = await startComponent(
-    "pinpool-controller",
+    name,
     "src/controller/main.ts",
     {
       KUBECONFIG: kubeconfigPath,
@@ -81,6 +103,9 @@ export async function startLocalController(kubeconfigPath: string, port = 19443,
       PINPOOL_WEBHOOK_PORT: String(port),
       PINPOOL_METRICS_PORT: String(metricsPort),
       PINPOOL_NAMESPACE: CONTROLLER_NAMESPACE,
+      PINPOOL_POD_NAME: identity,
+      ...LOCAL_TIMINGS,
+      ...o.env,
     },
     async (pid) => {
       const answered = await healthzPid(port, caPem);
@@ -88,7 +113,23 @@ export async function startLocalController(kubeconfigPath: string, port = 19443,
       return answered === pid;
     },
   );
-  await kubectlOk(["apply", "-f", "-"], renderWebhooks(caPem.toString(), `https://127.0.0.1:${port}`));
+  if (register) await registerWebhooks(caPem.toString(), port);
+  return {
+    port,
+    metricsPort,
+    certDir,
+    identity,
+    leaveRunning: () => component.leaveRunning(),
+    stop: async (signal) => {
+      if (register) await unregisterWebhooks();
+      await component.stop(signal);
+    },
+  };
+}
+
+/** Registers the webhooks by URL and resolves once the API server routes admissions to them. */
+async function registerWebhooks(caPem: string, port: number): Promise<void> {
+  await kubectlOk(["apply", "-f", "-"], renderWebhooks(caPem, `https://127.0.0.1:${port}`));
   // Webhook configurations reach the API server through an informer: probe until a dry run
   // shows both webhooks answering (the mutating one defaults ipVersion, the validating one denies).
   const probe = `apiVersion: spiderpool.spidernet.io/v2beta1
@@ -100,14 +141,4 @@ spec: { subnet: 10.255.255.1/24 }
     const r = await kubectl(["create", "--dry-run=server", "-f", "-"], probe);
     return r.stderr.includes('admission webhook "validate.pinpool.io" denied') ? true : undefined;
   });
-  return {
-    port,
-    metricsPort,
-    certDir,
-    leaveRunning: () => component.leaveRunning(),
-    stop: async () => {
-      await unregisterWebhooks();
-      await component.stop();
-    },
-  };
 }

@@ -95,3 +95,28 @@ export async function createNamespace(core: k8s.CoreV1Api, prefix = "t"): Promis
   );
   return name;
 }
+
+/**
+ * Deletes every SpiderIPPool, SpiderSubnet and SpiderReservedIP at once, pinpool's
+ * finalizers included: the local cluster's reset between runs (with the webhooks and
+ * reconcilers gone, nobody would remove the finalizers). An operator uninstalling
+ * pinpool does the same by hand; see README "Uninstall".
+ */
+export async function wipeSpiderObjects(custom: k8s.CustomObjectsApi): Promise<void> {
+  const group = "spiderpool.spidernet.io";
+  const version = "v2beta1";
+  const list = (await custom.listClusterCustomObject({ group, version, plural: "spiderippools" })) as { items: Array<{ metadata: k8s.V1ObjectMeta }> };
+  const held = list.items.filter((p) => p.metadata.finalizers?.length);
+  for (let i = 0; i < held.length; i += 50) {
+    await Promise.all(
+      held.slice(i, i + 50).map(async (p) => {
+        try {
+          await custom.replaceClusterCustomObject({ group, version, plural: "spiderippools", name: p.metadata.name as string, body: { ...p, metadata: { ...p.metadata, finalizers: [] } } });
+        } catch (e) {
+          if ((e as { code?: number }).code !== 404 && (e as { code?: number }).code !== 409) throw e;
+        }
+      }),
+    );
+  }
+  await kubectl(["delete", "spiderippools,spidersubnets,spiderreservedips", "--all", "--wait=false"]);
+}

@@ -9,7 +9,8 @@ export const stateDir = process.env.PINPOOL_CLUSTER_DIR ?? path.join(repoRoot, "
 export interface Component {
   child: ChildProcess;
   exited(): boolean;
-  stop(): Promise<void>;
+  /** Sends `signal` (SIGTERM: a clean stop; SIGKILL: a crash) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
   leaveRunning(): void;
 }
 
@@ -46,10 +47,10 @@ export async function startComponent(name: string, entry: string, env: Record<st
     child,
     exited: () => exited,
     leaveRunning: () => child.unref(),
-    stop: async () => {
+    stop: async (signal = "SIGTERM") => {
       if (exited) return;
       const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
+      child.kill(signal);
       await gone;
     },
   };

@@ -8,9 +8,11 @@ import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { API_VERSION, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
-import { compareAndSwap } from "../k8s/cas.js";
+import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
 import { isNotFound } from "../k8s/errors.js";
 import { GroupCommit } from "../k8s/group-commit.js";
+import { conflictLabel } from "../metrics/cas.js";
+import type { AgentMetrics } from "../metrics/agent.js";
 import { PoolClient } from "../k8s/resources.js";
 import { ReservedIPs } from "../reservation/reserved-ips.js";
 import { candidatePools } from "./candidates.js";
@@ -34,6 +36,7 @@ export class Ipam {
     private readonly apps: k8s.AppsV1Api,
     private readonly custom: k8s.CustomObjectsApi,
     private readonly node: string,
+    private readonly metrics?: AgentMetrics,
   ) {
     this.pools = new PoolClient(custom);
     this.reserved = new ReservedIPs(custom);
@@ -48,7 +51,7 @@ export class Ipam {
         write: async (base, next) => {
           if (base && next) await this.pools.replaceStatus({ ...next, metadata: { ...next.metadata, resourceVersion: base.metadata.resourceVersion } });
         },
-      });
+      }, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) });
       this.lanes.set(name, lane);
     }
     return lane;
@@ -100,6 +103,7 @@ export class Ipam {
     let exhausted: { name: string; size: bigint; holders: number } | undefined;
     for (const name of names) {
       const d = await this.lane(name).submit<ClaimDecision & { write?: SpiderIPPool }>(false, (pool) => decideClaim(pool, name, family, facts, reserved));
+      if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
       if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
       else refusals.push(d.reason);
@@ -210,7 +214,10 @@ export class Ipam {
       pools = [...c[4], ...c[6]];
     }
     if (sts && (await this.ordinalKept(namespace, sts.name, sts.ordinal))) return;
-    for (const pool of pools) await this.lane(pool).submit(false, (view) => ({ write: decideRelease(view, holder) }));
+    for (const pool of pools) {
+      const { write } = await this.lane(pool).submit(false, (view) => ({ write: decideRelease(view, holder) }));
+      if (write) this.metrics?.releases.inc();
+    }
     if (!endpoint) return;
     try {
       await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name });

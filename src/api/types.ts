@@ -146,3 +146,9 @@ export const PLURAL = {
   SpiderEndpoint: "spiderendpoints",
   SpiderReservedIP: "spiderreservedips",
 } as const;
+
+/**
+ * pinpool's finalizer on SpiderIPPools: deleting a pool waits until no pod holds its
+ * addresses, then the controller gives its addresses back to the ledgers and removes it.
+ */
+export const POOL_FINALIZER = "pinpool.io/release-addresses";

@@ -1,3 +1,5 @@
+import { hostname } from "node:os";
+
 /** The controller process's configuration, from its environment, checked once at start. */
 export interface ControllerConfig {
   /** The namespace pinpool runs in: the webhooks skip it, and the cluster ledger lives there. */
@@ -8,6 +10,21 @@ export interface ControllerConfig {
   webhookHost: string;
   metricsPort: number;
   logLevel: string;
+  /** false: serve the webhooks only, never run the reconcilers (PINPOOL_RECONCILERS=off). */
+  reconcilers: boolean;
+  /** This replica's name in the Lease (the pod's name in a cluster). */
+  identity: string;
+  leaseName: string;
+  leaseDurationSeconds: number;
+  /** How long a missing pod, workload or pool object must stay missing before the reconcilers act. */
+  graceSeconds: number;
+  resyncSeconds: number;
+}
+
+function reconcilers(raw: string | undefined): boolean {
+  if (raw === undefined || raw === "" || raw === "on") return true;
+  if (raw === "off") return false;
+  throw new ConfigError(`PINPOOL_RECONCILERS=${JSON.stringify(raw)}: expected "on" (default) or "off" (webhooks only)`);
 }
 
 export class ConfigError extends Error {
@@ -19,6 +36,14 @@ function port(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`${key}=${JSON.stringify(raw)}: expected a port number 1-65535`);
+  return n;
+}
+
+function seconds(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > 86_400) throw new ConfigError(`${key}=${JSON.stringify(raw)}: expected a number of seconds from ${min} to 86400`);
   return n;
 }
 
@@ -35,5 +60,11 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
     webhookPort: port(env, "PINPOOL_WEBHOOK_PORT", 9443),
     metricsPort: port(env, "PINPOOL_METRICS_PORT", 9090),
     logLevel,
+    reconcilers: reconcilers(env.PINPOOL_RECONCILERS),
+    identity: env.PINPOOL_POD_NAME || `${hostname()}-${process.pid}`,
+    leaseName: env.PINPOOL_LEASE_NAME || "pinpool-controller",
+    leaseDurationSeconds: seconds(env, "PINPOOL_LEASE_DURATION_SECONDS", 15, 2),
+    graceSeconds: seconds(env, "PINPOOL_GC_GRACE_SECONDS", 60, 0),
+    resyncSeconds: seconds(env, "PINPOOL_RESYNC_SECONDS", 10, 0.1),
   };
 }

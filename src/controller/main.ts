@@ -1,32 +1,66 @@
 /**
- * pinpool-controller: serves the admission webhooks (every replica) and its metrics.
- * Configuration: PINPOOL_* environment variables (src/config/controller.ts).
+ * pinpool-controller: every replica serves the admission webhooks and its metrics; the one
+ * holding the Lease runs the reconcilers. Configuration: PINPOOL_* environment variables
+ * (src/config/controller.ts).
  */
+import * as k8s from "@kubernetes/client-node";
 import Fastify from "fastify";
 import { loadControllerConfig } from "../config/controller.js";
 import { loadKubeConfig } from "../k8s/client.js";
+import { ReconcileMetrics } from "../metrics/reconcile.js";
 import { WebhookMetrics } from "../metrics/webhook.js";
 import { buildWebhookServer } from "../webhook/server.js";
 import { startCountReconciler } from "./count-reconciler.js";
+import { LeaderElector } from "./lease.js";
+import { Reconciler } from "./reconciler.js";
 import { buildAdmitters } from "./webhooks.js";
 
 const config = loadControllerConfig();
 const metrics = new WebhookMetrics();
+const reconcileMetrics = new ReconcileMetrics(metrics.registry);
 const kc = loadKubeConfig();
 const admitters = buildAdmitters(kc, { namespace: config.namespace, ledgerName: config.ledgerName, metrics });
-const webhook = await buildWebhookServer({ certDir: config.certDir, ...admitters, metrics, logger: { level: config.logLevel } });
+const webhook = await buildWebhookServer({ certDir: config.certDir, validate: admitters.validate, mutate: admitters.mutate, metrics, logger: { level: config.logLevel } });
 await webhook.app.listen({ host: config.webhookHost, port: config.webhookPort });
+const log = webhook.app.log;
 
 // Metrics on their own plain-HTTP port: Prometheus needs no client certificate, and the
 // webhook port stays TLS-only.
 const metricsServer = Fastify({ logger: false });
 metricsServer.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 await metricsServer.listen({ host: config.webhookHost, port: config.metricsPort });
-const stopReconciler = await startCountReconciler(kc, webhook.app.log);
+
+let elector: LeaderElector | undefined;
+if (config.reconcilers) {
+  const reconciler = new Reconciler(
+    { ...admitters.clients, stores: admitters.stores, reserved: admitters.reserved, metrics: reconcileMetrics, log },
+    { graceMs: config.graceSeconds * 1000, intervalMs: config.resyncSeconds * 1000 },
+  );
+  let counts: Promise<(() => void) | undefined> | undefined;
+  elector = new LeaderElector(
+    kc.makeApiClient(k8s.CoordinationV1Api),
+    { namespace: config.namespace, name: config.leaseName, identity: config.identity },
+    {
+      onStartedLeading: () => {
+        reconciler.start();
+        counts = startCountReconciler(kc, log).catch((e: unknown) => {
+          log.error({ err: e }, "count reconciler failed to start");
+          return undefined;
+        });
+      },
+      onStoppedLeading: () => {
+        void counts?.then((stop) => stop?.());
+        void reconciler.stop();
+      },
+    },
+    log,
+    { durationSeconds: config.leaseDurationSeconds, retrySeconds: Math.max(1, config.leaseDurationSeconds / 7), renewDeadlineSeconds: (config.leaseDurationSeconds * 2) / 3 },
+  );
+  elector.start();
+}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
-    stopReconciler();
-    void Promise.all([webhook.close(), metricsServer.close()]).then(() => process.exit(0));
+    void Promise.all([elector?.stop(), webhook.close(), metricsServer.close()]).then(() => process.exit(0));
   });
 }

@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { casConflictCounter } from "./cas.js";
 import { METRIC } from "./names.js";
 
 /** The node agent's metrics: one registry, its own. */
@@ -17,6 +18,19 @@ export class AgentMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  readonly allocations = new Counter({
+    name: METRIC.allocations,
+    help: "Addresses newly given to pods (a retried ADD that gets its address back is not counted), by IP family.",
+    labelNames: ["family"] as const,
+    registers: [this.registry],
+  });
+  readonly releases = new Counter({
+    name: METRIC.releases,
+    help: "Addresses given back by CNI DEL (a StatefulSet ordinal kept by its set is not released).",
+    registers: [this.registry],
+  });
+  readonly casConflicts = casConflictCounter(this.registry);
 
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: "pinpool_agent_" });

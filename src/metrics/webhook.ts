@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { casConflictCounter } from "./cas.js";
 import { METRIC } from "./names.js";
 
 /** The controller process's metrics: one registry, its own (no global state). */
@@ -17,12 +18,7 @@ export class WebhookMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  readonly casConflicts = new Counter({
-    name: METRIC.casConflicts,
-    help: "Compare-and-swap writes that met a concurrent writer (409) and were retried, by object kind.",
-    labelNames: ["object"] as const,
-    registers: [this.registry],
-  });
+  readonly casConflicts = casConflictCounter(this.registry);
 
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: "pinpool_" });

@@ -2,14 +2,17 @@
  * SpiderSubnet / SpiderIPPool / SpiderReservedIP defaulting, pure: spec.ipVersion is
  * inferred from spec.subnet (or the first address) when left out, as Spiderpool's webhook
  * does, so `kubectl get` shows the VERSION column. A malformed CIDR is left for the
- * validating webhook to refuse with its message.
+ * validating webhook to refuse with its message. A new SpiderIPPool gets pinpool's
+ * finalizer, so deleting it waits for its pods (src/controller/pool-deletion.ts).
  */
 import jsonPatch, { type Operation } from "fast-json-patch";
 import { parseAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
+import { POOL_FINALIZER } from "../api/types.js";
 import type { AdmissionRequest } from "./admission.js";
 
 interface WithSpec {
+  metadata?: { finalizers?: string[] };
   spec?: { ipVersion?: number; subnet?: string; ips?: string[] };
 }
 
@@ -26,10 +29,11 @@ function inferFamily(spec: NonNullable<WithSpec["spec"]>): 4 | 6 | undefined {
 export function decideAddressSpecDefaults(req: AdmissionRequest): Operation[] {
   if (req.operation !== "CREATE" && req.operation !== "UPDATE") return [];
   const object = req.object as WithSpec;
-  if (!object.spec || object.spec.ipVersion !== undefined) return [];
-  const family = inferFamily(object.spec);
-  if (!family) return [];
   const mutated = structuredClone(object);
-  (mutated.spec as NonNullable<WithSpec["spec"]>).ipVersion = family;
+  const family = object.spec && object.spec.ipVersion === undefined ? inferFamily(object.spec) : undefined;
+  if (mutated.spec && family) mutated.spec.ipVersion = family;
+  if (req.operation === "CREATE" && req.resource.resource === "spiderippools" && !object.metadata?.finalizers?.includes(POOL_FINALIZER)) {
+    (mutated.metadata ??= {}).finalizers = [...(object.metadata?.finalizers ?? []), POOL_FINALIZER];
+  }
   return jsonPatch.compare(object, mutated);
 }

@@ -4,7 +4,7 @@
  * in the cluster ledger. Rules from Spiderpool's ippool_validate.go.
  */
 import type { ParsedAddressSpec } from "../api/address-spec.js";
-import type { SpiderIPPool } from "../api/types.js";
+import { POOL_FINALIZER, type SpiderIPPool } from "../api/types.js";
 import { formatAddress } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { formatCidr } from "../ip/cidr.js";
@@ -35,6 +35,15 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
     return { verdict: deny(`SpiderIPPool needs metadata.name: generateName is not supported, because pinpool's ledgers are keyed by name`) };
   }
   const subject = subjectOf(name);
+  // With pinpool's finalizer the controller releases the pool's claims once its pods are
+  // gone: a DELETE needs no ledger read, and the finalizer's removal (an UPDATE) claims nothing.
+  if (pool.metadata.finalizers?.includes(POOL_FINALIZER) && req.operation === "DELETE") return { verdict: allow() };
+  if (req.operation === "UPDATE" && pool.metadata.deletionTimestamp) {
+    const old = req.oldObject as unknown as SpiderIPPool;
+    return JSON.stringify(old.spec) === JSON.stringify(pool.spec)
+      ? { verdict: allow() }
+      : { verdict: deny(`${subject} is being deleted; its spec can no longer change`) };
+  }
   let spec: ParsedAddressSpec;
   try {
     spec = checkAddressSpec(pool.spec);

@@ -1,7 +1,7 @@
 /** Root hooks: one real control plane per run (started here, or reused when running). */
 import * as k8s from "@kubernetes/client-node";
 import { CONTROLLER_NAMESPACE, type LocalController, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
-import { ensureCluster, kubeConfig, kubectl } from "../../scripts/cluster/local.js";
+import { ensureCluster, kubeConfig, kubectl, wipeSpiderObjects } from "../../scripts/cluster/local.js";
 
 export interface ClusterContext {
   kubeconfigPath: string;
@@ -32,9 +32,9 @@ export const mochaHooks = {
     await unregisterWebhooks(); // left behind by a run that did not finish
     // Cluster-scoped objects outlive namespaces: start every run from none (the local
     // cluster is the tests' own; with the webhooks gone these deletes are not checked).
-    await kubectl(["delete", "spiderippools,spidersubnets,spiderreservedips", "--all", "--wait=false"]);
-    await kubectl(["delete", "configmap", "-n", CONTROLLER_NAMESPACE, "pinpool-ledger", "--ignore-not-found"]);
     const kc = kubeConfig(kubeconfigPath);
+    await wipeSpiderObjects(kc.makeApiClient(k8s.CustomObjectsApi));
+    await kubectl(["delete", "configmap", "-n", CONTROLLER_NAMESPACE, "pinpool-ledger", "--ignore-not-found"]);
     context = {
       kubeconfigPath,
       kc,

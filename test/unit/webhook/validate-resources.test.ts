@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { parseAddressSpec } from "../../../src/api/address-spec.js";
+import { POOL_FINALIZER } from "../../../src/api/types.js";
 import { parseCidr } from "../../../src/ip/cidr.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
 import { ClusterLedger, SubnetLedger } from "../../../src/reservation/ledger.js";
@@ -101,6 +102,28 @@ describe("webhook/validate SpiderIPPool", () => {
     const mine = ledger.with("capture-pool", claim(["10.244.130.10-10.244.130.25"]));
     const out = decidePoolInSubnet(prepared(loadRequest("spiderippool-delete")), "nginx-subnet-v4", seedSubnet, mine);
     expect(out.write?.pools.has("capture-pool")).to.equal(false);
+  });
+
+  it("with pinpool's finalizer, admits a DELETE at once and leaves the release to the controller", () => {
+    const busy = loadRequest("spiderippool-delete", (r) => {
+      const old = r.oldObject as { metadata: { finalizers?: string[] }; status: unknown };
+      old.metadata.finalizers = [POOL_FINALIZER];
+      old.status = { allocations: { prefixes: ["default/web/"], ips: ["10.244.130.10"], holders: ["0:0"] } };
+    });
+    expect(preparePool(busy)).to.deep.equal({ verdict: { allowed: true } });
+  });
+
+  it("on a pool being deleted, admits the finalizer's removal without a claim and refuses spec changes", () => {
+    const deleting = (edit: (spec: { ips: string[] }) => void): AdmissionRequest =>
+      loadRequest("spiderippool-update", (r) => {
+        (r.object as { metadata: Record<string, unknown> }).metadata.deletionTimestamp = "2026-11-26T12:00:00Z";
+        (r.object as { spec: { ips: string[] } }).spec = structuredClone((r.oldObject as { spec: { ips: string[] } }).spec);
+        edit((r.object as { spec: { ips: string[] } }).spec);
+      });
+    expect(preparePool(deleting(() => undefined))).to.deep.equal({ verdict: { allowed: true } });
+    expect(preparePool(deleting((spec) => spec.ips.push("10.244.130.99")))).to.deep.equal({
+      verdict: { allowed: false, code: 403, message: 'SpiderIPPool "capture-pool" is being deleted; its spec can no longer change' },
+    });
   });
 
   it("names spec errors: CIDR typo, gateway in ips, a route off the subnet", () => {

@@ -1,0 +1,44 @@
+import type * as k8s from "@kubernetes/client-node";
+import { expect } from "chai";
+import { type HolderView, holderGone, parseHolder } from "../../../src/controller/snapshot.js";
+
+function view(o: { pods?: Array<[string, string | undefined]>; nodes?: string[]; sets?: Array<[string, number, boolean?]>; terminating?: string[] }): HolderView {
+  return {
+    pods: new Map((o.pods ?? []).map(([key, node]) => [key, { metadata: { name: key.split("/")[1] }, spec: { nodeName: node, containers: [] } }])),
+    nodes: new Set(o.nodes ?? []),
+    statefulSets: new Map((o.sets ?? []).map(([key, replicas, deleting]) => [key, { metadata: deleting ? { deletionTimestamp: new Date() } : {}, spec: { replicas } } as k8s.V1StatefulSet])),
+    terminatingNamespaces: new Set(o.terminating ?? []),
+  };
+}
+
+describe("controller/snapshot holderGone", () => {
+  it("parses the two holder shapes the agent writes, and nothing else", () => {
+    expect(parseHolder("default/nginx-644659db67-6lsmm")).to.deep.equal({ namespace: "default", pod: "nginx-644659db67-6lsmm" });
+    expect(parseHolder("default/web/2")).to.deep.equal({ namespace: "default", statefulSet: "web", ordinal: 2, pod: "web-2" });
+    expect(parseHolder("default/web/x")).to.equal(undefined);
+    expect(parseHolder("nonsense")).to.equal(undefined);
+  });
+
+  it("keeps a pod's address while the pod exists on a live node (or is not scheduled)", () => {
+    expect(holderGone("default/p", view({ pods: [["default/p", "n1"]], nodes: ["n1"] }))).to.equal(undefined);
+    expect(holderGone("default/p", view({ pods: [["default/p", undefined]] }))).to.equal(undefined);
+  });
+
+  it("releases a deleted pod's address, and one whose node is gone", () => {
+    expect(holderGone("default/p", view({}))).to.equal("its pod default/p no longer exists");
+    expect(holderGone("default/p", view({ pods: [["default/p", "lost"]], nodes: ["n1"] }))).to.equal("its pod default/p is on node lost, which no longer exists");
+  });
+
+  it("keeps a StatefulSet ordinal within replicas with no pod at all, even after node loss", () => {
+    expect(holderGone("default/web/1", view({ sets: [["default/web", 3]] }))).to.equal(undefined);
+    expect(holderGone("default/web/1", view({ sets: [["default/web", 3]], pods: [["default/web-1", "lost"]] }))).to.equal(undefined);
+  });
+
+  it("releases an ordinal beyond replicas, or of a set or namespace being deleted, once its pod is gone", () => {
+    expect(holderGone("default/web/3", view({ sets: [["default/web", 3]] }))).to.equal("its pod default/web-3 no longer exists");
+    expect(holderGone("default/web/3", view({ sets: [["default/web", 3]], pods: [["default/web-3", "n1"]], nodes: ["n1"] }))).to.equal(undefined);
+    expect(holderGone("default/web/0", view({ sets: [["default/web", 3, true]] }))).to.be.a("string");
+    expect(holderGone("default/web/0", view({ sets: [["default/web", 3]], terminating: ["default"] }))).to.be.a("string");
+    expect(holderGone("default/web/0", view({}))).to.be.a("string");
+  });
+});

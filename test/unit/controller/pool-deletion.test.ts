@@ -1,0 +1,79 @@
+import { expect } from "chai";
+import { decidePoolDeletion, withDeletingCondition } from "../../../src/controller/pool-deletion.js";
+import { staleClaims } from "../../../src/controller/ledger-sweep.js";
+import { POOL_FINALIZER, type SpiderIPPool } from "../../../src/api/types.js";
+import { AllocationRecord } from "../../../src/ip/allocation-record.js";
+import { parseIPList } from "../../../src/ip/ip-list.js";
+import { parseAddress } from "../../../src/ip/address.js";
+
+function pool(name: string, ips: string[], o: { deleting?: boolean; finalizer?: boolean; holders?: Array<[string, string]> } = {}): SpiderIPPool {
+  const record = new AllocationRecord(4);
+  for (const [ip, holder] of o.holders ?? []) record.allocate(parseAddress(ip).value, holder);
+  return {
+    apiVersion: "spiderpool.spidernet.io/v2beta1",
+    kind: "SpiderIPPool",
+    metadata: { name, ...(o.finalizer === false ? {} : { finalizers: [POOL_FINALIZER] }), ...(o.deleting ? { deletionTimestamp: "2026-11-26T12:00:00Z" } : {}) },
+    spec: { subnet: "10.244.0.0/16", ips },
+    status: { allocations: record.encode() },
+  };
+}
+
+describe("controller/pool-deletion", () => {
+  it("does nothing for a live pool, or one without pinpool's finalizer", () => {
+    expect(decidePoolDeletion(pool("p", ["10.244.1.1"]))).to.deep.equal({ kind: "none" });
+    expect(decidePoolDeletion(pool("p", ["10.244.1.1"], { deleting: true, finalizer: false }))).to.deep.equal({ kind: "none" });
+  });
+
+  it("waits while pods hold addresses, saying who", () => {
+    const step = decidePoolDeletion(pool("p", ["10.244.1.1-10.244.1.2"], { deleting: true, holders: [["10.244.1.1", "default/web/0"]] }));
+    expect(step).to.deep.equal({
+      kind: "wait",
+      allocated: 1,
+      message: 'waiting for 1 allocated addresses to be released (held by "default/web/0"); the pool is deleted when their pods are gone',
+    });
+  });
+
+  it("releases an empty pool with its spec (for the ledgers); a pool that never parsed releases nothing", () => {
+    const step = decidePoolDeletion(pool("p", ["10.244.1.1"], { deleting: true }));
+    expect(step.kind).to.equal("release");
+    expect(step.kind === "release" && step.spec?.addresses.toStrings()).to.deep.equal(["10.244.1.1"]);
+    expect(decidePoolDeletion({ ...pool("p", ["10.244.1.1"], { deleting: true }), spec: { subnet: "10.244.0.0/33" } })).to.deep.equal({ kind: "release" });
+  });
+
+  it("sets the Deleting condition once per message", () => {
+    const now = new Date("2026-11-26T12:00:00Z");
+    const set = withDeletingCondition([{ type: "Other", status: "True" }], "waiting", now);
+    expect(set).to.deep.equal([
+      { type: "Other", status: "True" },
+      { type: "Deleting", status: "True", reason: "AddressesInUse", message: "waiting", lastTransitionTime: "2026-11-26T12:00:00.000Z" },
+    ]);
+    expect(withDeletingCondition(set, "waiting", now)).to.equal(undefined);
+  });
+});
+
+describe("controller/ledger-sweep staleClaims", () => {
+  const claim = (ips: string[]): { addresses: ReturnType<typeof parseIPList> } => ({ addresses: parseIPList(4, ips, "ips") });
+
+  it("finds claims of pools never stored, and trims claims beyond a stored pool's addresses", () => {
+    const stored = new Map([["kept", pool("kept", ["10.244.1.1-10.244.1.5"])]]);
+    const out = staleClaims(
+      [
+        ["ghost", claim(["10.244.2.1"])],
+        ["kept", claim(["10.244.1.1-10.244.1.9"])],
+      ],
+      stored,
+    );
+    expect(out.map((c) => [c.name, c.keep.toStrings(), c.why])).to.deep.equal([
+      ["ghost", [], 'no SpiderIPPool "ghost" exists'],
+      ["kept", ["10.244.1.1-10.244.1.5"], 'SpiderIPPool "kept" holds only 10.244.1.1-10.244.1.5 of 10.244.1.1-10.244.1.9'],
+    ]);
+  });
+
+  it("leaves exact claims and pools whose finalizer will release them", () => {
+    const stored = new Map([
+      ["exact", pool("exact", ["10.244.1.1-10.244.1.5"])],
+      ["going", pool("going", ["10.244.3.1"], { deleting: true })],
+    ]);
+    expect(staleClaims([["exact", claim(["10.244.1.2"])], ["going", claim(["10.244.3.1-10.244.3.9"])]], stored)).to.deep.equal([]);
+  });
+});
