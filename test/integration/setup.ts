@@ -1,6 +1,6 @@
 /** Root hooks: one real control plane per run (started here, or reused when running). */
 import * as k8s from "@kubernetes/client-node";
-import { CONTROLLER_NAMESPACE, type LocalController, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
+import { CONTROLLER_NAMESPACE, type LocalController, type LocalControllerOptions, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
 import { ensureCluster, kubeConfig, kubectl, wipeSpiderObjects } from "../../scripts/cluster/local.js";
 
 export interface ClusterContext {
@@ -17,6 +17,18 @@ let controller: Promise<LocalController> | undefined;
 /** pinpool-controller with its webhooks registered; started on first use, stopped after the run. */
 export function pinpoolController(): Promise<LocalController> {
   controller ??= startLocalController(cluster().kubeconfigPath);
+  return controller;
+}
+
+/**
+ * Stops the shared controller and starts it again with `options` (a webhook-only replica,
+ * say); `replaceController()` puts the usual one back.
+ */
+export async function replaceController(options: LocalControllerOptions = {}): Promise<LocalController> {
+  const current = controller;
+  controller = undefined;
+  if (current) await (await current).stop();
+  controller = startLocalController(cluster().kubeconfigPath, options);
   return controller;
 }
 

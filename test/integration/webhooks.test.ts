@@ -3,56 +3,9 @@ import { autoPoolName } from "../../src/api/names.js";
 import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { parseIPList } from "../../src/ip/ip-list.js";
 import { isNotFound } from "../../src/k8s/errors.js";
-import { createNamespace, kubectl, kubectlOk, uniqueName } from "../../scripts/cluster/local.js";
+import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
+import { deploymentYaml, poolYaml, rows, seedAnnotations, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController } from "./setup.js";
-
-/** Rows of `kubectl get`, columns split on runs of spaces. */
-function rows(text: string): string[][] {
-  return text.trim().split("\n").map((line) => line.trim().split(/\s{2,}/));
-}
-
-const subnetYaml = (name: string, cidr: string, ips: string, extra = ""): string => `apiVersion: spiderpool.spidernet.io/v2beta1
-kind: SpiderSubnet
-metadata:
-  name: ${name}
-spec:
-  subnet: ${cidr}
-  ips: ["${ips}"]
-${extra}`;
-
-const poolYaml = (name: string, cidr: string, ips: string, extra = ""): string => `apiVersion: spiderpool.spidernet.io/v2beta1
-kind: SpiderIPPool
-metadata:
-  name: ${name}
-spec:
-  ipVersion: 4
-  subnet: ${cidr}
-  ips:
-  - ${ips}
-${extra}`;
-
-const deploymentYaml = (name: string, replicas: number, annotations: Record<string, string>): string => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: ${replicas}
-  selector:
-    matchLabels:
-      app: ${name}
-  template:
-    metadata:
-      annotations: ${JSON.stringify(annotations)}
-      labels:
-        app: ${name}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        imagePullPolicy: IfNotPresent
-`;
-
-const seedAnnotations = { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": "+3" };
 
 describe("admission webhooks through the real API server", function () {
   this.timeout(300_000);
@@ -68,17 +21,25 @@ describe("admission webhooks through the real API server", function () {
     namespace = await createNamespace(cluster().core);
   });
 
-  /** Deletes through the API, in parallel: kubectl's client-side rate limit makes hundreds of deletes take minutes. */
+  /**
+   * Deletes through the API, in parallel (kubectl's client-side rate limit makes hundreds
+   * of deletes take minutes), and waits until they are gone: a pool's finalizer holds it
+   * until the controller has released its addresses.
+   */
   async function deleteAll(plural: string, names: Set<string>): Promise<void> {
-    await Promise.all(
-      [...names].map((name) =>
-        cluster()
-          .custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name })
-          .catch((e: unknown) => {
-            if (!isNotFound(e)) throw e;
-          }),
-      ),
-    );
+    const { custom } = cluster();
+    const gone = (p: Promise<unknown>): Promise<boolean> =>
+      p.then(
+        () => false,
+        (e: unknown) => {
+          if (isNotFound(e)) return true;
+          throw e;
+        },
+      );
+    await Promise.all([...names].map((name) => gone(custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name }))));
+    for (const name of names) {
+      await waitFor(`${plural} ${name} to be gone`, 60_000, async () => ((await gone(custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural, name }))) ? true : undefined));
+    }
     names.clear();
   }
 
