@@ -23,7 +23,15 @@ export interface NodeSimOptions {
   agentSocket: string;
   /** Pod sandboxes set up at once (a kubelet works on many pods in parallel). */
   parallel?: number;
+  /**
+   * Bind only pods labelled `pinpool.io/test-node: <node>` (a second node in a test); a node
+   * without it binds every unbound pod except those pinned to another node.
+   */
+  pinnedOnly?: boolean;
 }
+
+/** A pod label that makes the simulators bind the pod to one node. */
+export const TEST_NODE_LABEL = "pinpool.io/test-node";
 
 interface Sandbox {
   containerID: string;
@@ -95,6 +103,10 @@ export class NodeSimulator {
     await this.informer.start();
   }
 
+  /**
+   * Stops watching and removes every sandbox's namespace *without* CNI DEL: a clean stop of
+   * the test run, and also what a node that dies looks like to pinpool.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.informer?.stop();
@@ -143,7 +155,8 @@ export class NodeSimulator {
         if (gone || pod.metadata?.deletionTimestamp) {
           if (pod.spec?.nodeName === this.o.node) await this.slot(() => this.teardown(pod, gone));
         } else if (!pod.spec?.nodeName) {
-          await this.bind(pod);
+          const pinned = pod.metadata?.labels?.[TEST_NODE_LABEL];
+          if (pinned ? pinned === this.o.node : !this.o.pinnedOnly) await this.bind(pod);
         } else if (pod.spec.nodeName === this.o.node && !this.sandboxes.has(uid) && pod.status?.phase === "Pending") {
           await this.slot(() => this.setup(pod));
         }

@@ -2,67 +2,16 @@ import { spawn } from "node:child_process";
 import { expect } from "chai";
 import type * as k8s from "@kubernetes/client-node";
 import { autoPoolName } from "../../src/api/names.js";
-import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../../src/api/types.js";
+import { GROUP, PLURAL, type SpiderEndpoint, VERSION } from "../../src/api/types.js";
 import { AllocationRecord } from "../../src/ip/allocation-record.js";
 import { parseAddress } from "../../src/ip/address.js";
-import { parseIPList } from "../../src/ip/ip-list.js";
 import { isNotFound } from "../../src/k8s/errors.js";
 import { inNetns } from "../../scripts/cluster/node-sim.js";
 import { createNamespace, kubectl, kubectlOk, waitFor } from "../../scripts/cluster/local.js";
 import { cluster } from "../integration/setup.js";
 import { startLocalAgent } from "../../scripts/cluster/agent.js";
 import { NODE, nodeStack } from "./stack.js";
-
-interface RunningPod {
-  name: string;
-  uid: string;
-  ip: string;
-}
-
-async function runningPods(namespace: string, selector: string, count: number, exclude: string[] = []): Promise<RunningPod[]> {
-  const { sim } = await nodeStack();
-  const failures = (): string => JSON.stringify([...sim.failures].filter(([pod]) => pod.startsWith(`${namespace}/`)));
-  return waitFor(`${count} running pods ${selector} in ${namespace} (CNI failures: see cause)`, 60_000, async () => {
-    if (sim.failures.size) throw new Error(`sandbox failures so far: ${failures()}`);
-    const list = await cluster().core.listNamespacedPod({ namespace, labelSelector: selector });
-    const pods = list.items
-      .filter((p) => p.status?.phase === "Running" && p.status.podIP && !p.metadata?.deletionTimestamp && !exclude.includes(p.metadata?.uid ?? ""))
-      .map((p) => ({ name: p.metadata?.name as string, uid: p.metadata?.uid as string, ip: p.status?.podIP as string }));
-    return pods.length === count ? pods.sort((a, b) => a.name.localeCompare(b.name)) : undefined;
-  });
-}
-
-async function pool(name: string): Promise<SpiderIPPool> {
-  return (await cluster().custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name })) as SpiderIPPool;
-}
-
-async function poolHolds(name: string, ip: string): Promise<boolean> {
-  return parseIPList(4, (await pool(name)).spec.ips, "spec.ips").contains(parseAddress(ip).value);
-}
-
-async function allocatedCount(name: string, expected: number): Promise<number> {
-  return waitFor(`pool ${name} to count ${expected} allocated`, 30_000, async () => {
-    const n = (await pool(name)).status?.allocatedIPCount ?? 0;
-    return n === expected ? n : undefined;
-  });
-}
-
-const subnetYaml = (name: string, cidr: string, ips: string): string =>
-  `{"apiVersion":"${GROUP}/${VERSION}","kind":"SpiderSubnet","metadata":{"name":"${name}"},"spec":{"subnet":"${cidr}","ips":["${ips}"]}}`;
-
-const workloadYaml = (kind: "Deployment" | "StatefulSet", name: string, replicas: number, annotations: Record<string, string>, app = name): string => `apiVersion: apps/v1
-kind: ${kind}
-metadata: { name: ${name} }
-spec:
-  replicas: ${replicas}
-  ${kind === "StatefulSet" ? `serviceName: ${name}` : ""}
-  selector: { matchLabels: { app: ${app} } }
-  template:
-    metadata:
-      annotations: ${JSON.stringify(annotations)}
-      labels: { app: ${app} }
-    spec: { containers: [{ name: nginx, image: nginx }] }
-`;
+import { type RunningPod, allocatedCount, pool, poolHolds, runningPods, subnetYaml, workloadYaml } from "./helpers.js";
 
 describe("pods claim their reserved addresses: agent + CNI plugin + real bridge plugin in network namespaces", function () {
   this.timeout(240_000);
