@@ -1,0 +1,179 @@
+/**
+ * The installable manifests (manifests/, a kustomize tree) against the real API server:
+ * the whole tree passes a server-side dry run, its non-image parts (namespace, CRDs, RBAC)
+ * are applied for real, and the RBAC rules allow exactly the API calls the code makes.
+ */
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { expect } from "chai";
+import YAML from "yaml";
+import { kubectl, kubectlOk, repoRoot, runProcess } from "../../scripts/cluster/local.js";
+import { cluster } from "./setup.js";
+
+type Call = { verb: string; resource: string; group?: string; subresource?: string; namespace?: string };
+type Component = "controller" | "agent";
+
+const NS = "pinpool-system";
+const spider = (verb: string, resource: string, subresource?: string): Call => ({ verb, resource, group: "spiderpool.spidernet.io", ...(subresource ? { subresource } : {}) });
+
+/**
+ * Every client method the code calls, per component, and the permissions each needs. The
+ * CustomObjects methods name their plural at run time: their entries list the plurals the
+ * component uses them with (read from the callers).
+ */
+const CALLS: Record<Component, Record<string, Call[]>> = {
+  controller: {
+    getClusterCustomObject: [spider("get", "spidersubnets"), spider("get", "spiderippools")],
+    listClusterCustomObject: [spider("list", "spidersubnets"), spider("list", "spiderippools"), spider("list", "spiderendpoints"), spider("list", "spiderreservedips")],
+    makeInformer: [spider("watch", "spidersubnets"), spider("watch", "spiderippools")],
+    createClusterCustomObject: [spider("create", "spiderippools")],
+    replaceClusterCustomObject: [spider("update", "spiderippools")],
+    replaceClusterCustomObjectStatus: [spider("update", "spidersubnets", "status"), spider("update", "spiderippools", "status")],
+    deleteClusterCustomObject: [spider("delete", "spiderippools")],
+    deleteNamespacedCustomObject: [spider("delete", "spiderendpoints")],
+    readNamespacedConfigMap: [{ verb: "get", resource: "configmaps", namespace: NS }],
+    createNamespacedConfigMap: [{ verb: "create", resource: "configmaps", namespace: NS }],
+    replaceNamespacedConfigMap: [{ verb: "update", resource: "configmaps", namespace: NS }],
+    readNamespacedLease: [{ verb: "get", resource: "leases", group: "coordination.k8s.io", namespace: NS }],
+    createNamespacedLease: [{ verb: "create", resource: "leases", group: "coordination.k8s.io", namespace: NS }],
+    replaceNamespacedLease: [{ verb: "update", resource: "leases", group: "coordination.k8s.io", namespace: NS }],
+    createNamespacedEvent: [{ verb: "create", resource: "events", namespace: "default" }],
+    readNamespacedPod: [{ verb: "get", resource: "pods" }],
+    listPodForAllNamespaces: [{ verb: "list", resource: "pods" }],
+    readNode: [{ verb: "get", resource: "nodes" }],
+    listNode: [{ verb: "list", resource: "nodes" }],
+    readNamespace: [{ verb: "get", resource: "namespaces" }],
+    listNamespace: [{ verb: "list", resource: "namespaces" }],
+    readNamespacedDeployment: [{ verb: "get", resource: "deployments", group: "apps" }],
+    listDeploymentForAllNamespaces: [{ verb: "list", resource: "deployments", group: "apps" }],
+    readNamespacedStatefulSet: [{ verb: "get", resource: "statefulsets", group: "apps" }],
+    listStatefulSetForAllNamespaces: [{ verb: "list", resource: "statefulsets", group: "apps" }],
+  },
+  agent: {
+    getClusterCustomObject: [spider("get", "spiderippools")],
+    listClusterCustomObject: [spider("list", "spiderippools"), spider("list", "spiderreservedips")],
+    replaceClusterCustomObjectStatus: [spider("update", "spiderippools", "status")],
+    getNamespacedCustomObject: [spider("get", "spiderendpoints")],
+    createNamespacedCustomObject: [spider("create", "spiderendpoints")],
+    replaceNamespacedCustomObject: [spider("update", "spiderendpoints")],
+    deleteNamespacedCustomObject: [spider("delete", "spiderendpoints")],
+    readNamespacedPod: [{ verb: "get", resource: "pods" }],
+    readNamespace: [{ verb: "get", resource: "namespaces" }],
+    readNamespacedStatefulSet: [{ verb: "get", resource: "statefulsets", group: "apps" }],
+    getAPIResources: [], // discovery: every authenticated user may (system:discovery)
+  },
+};
+
+/** Which components run a source file's calls: the agent's folder is the agent's; modules both import count for both. */
+function componentsOf(file: string): Component[] {
+  if (file.startsWith("src/agent/")) return ["agent"];
+  if (file === "src/k8s/resources.ts" || file === "src/reservation/reserved-ips.ts") return ["agent", "controller"];
+  return ["controller"];
+}
+
+const API_CLASSES = [k8s.CoreV1Api, k8s.AppsV1Api, k8s.CustomObjectsApi, k8s.CoordinationV1Api];
+const isApiMethod = (name: string): boolean => name === "makeInformer" || API_CLASSES.some((c) => typeof (c.prototype as unknown as Record<string, unknown>)[name] === "function");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(repoRoot, dir)).flatMap((f) => {
+    const rel = `${dir}/${f}`;
+    return statSync(path.join(repoRoot, rel)).isDirectory() ? sourceFiles(rel) : rel.endsWith(".ts") ? [rel] : [];
+  });
+}
+
+/** Every (file, API method) the code calls. */
+function apiCallsInSource(): Array<{ file: string; method: string }> {
+  return sourceFiles("src").flatMap((file) =>
+    [...new Set([...readFileSync(path.join(repoRoot, file), "utf8").matchAll(/\.([a-zA-Z]+)(?:<[^>]*>)?\(/g)].map((m) => m[1] as string))]
+      .filter(isApiMethod)
+      .map((method) => ({ file, method })),
+  );
+}
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+function rulesOf(file: string): Rule[] {
+  return YAML.parseAllDocuments(readFileSync(path.join(repoRoot, "manifests/rbac", file), "utf8"))
+    .map((d) => d.toJSON() as { kind: string; rules?: Rule[] })
+    .filter((d) => d.kind === "ClusterRole" || d.kind === "Role")
+    .flatMap((d) => d.rules ?? []);
+}
+
+async function allowed(component: Component, call: Call): Promise<boolean> {
+  const auth = cluster().kc.makeApiClient(k8s.AuthorizationV1Api);
+  const review = await auth.createSubjectAccessReview({
+    body: {
+      spec: {
+        user: `system:serviceaccount:${NS}:pinpool-${component}`,
+        groups: ["system:serviceaccounts", `system:serviceaccounts:${NS}`, "system:authenticated"],
+        resourceAttributes: { verb: call.verb, resource: call.resource, group: call.group ?? "", ...(call.subresource ? { subresource: call.subresource } : {}), ...(call.namespace ? { namespace: call.namespace } : {}) },
+      },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+describe("installable manifests (kubectl apply -k manifests)", function () {
+  this.timeout(120_000);
+
+  before(async () => {
+    await runProcess("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), path.join(repoRoot, "manifests/certs")]);
+    // The non-image parts, for real.
+    await kubectlOk(["apply", "-f", path.join(repoRoot, "manifests/namespace.yaml")]);
+    await kubectlOk(["apply", "-k", path.join(repoRoot, "manifests/crds")]);
+    await kubectlOk(["apply", "-k", path.join(repoRoot, "manifests/rbac")]);
+  });
+
+  it("passes a server-side dry run as a whole: controller, agent, PDB, Service, webhooks with caBundle from webhook-certs", async () => {
+    const r = await kubectl(["apply", "-k", path.join(repoRoot, "manifests"), "--dry-run=server"]);
+    expect(r.stderr).to.equal("");
+    for (const object of [
+      "deployment.apps/pinpool-controller",
+      "daemonset.apps/pinpool-agent",
+      "poddisruptionbudget.policy/pinpool-controller",
+      "service/pinpool-webhook",
+      "validatingwebhookconfiguration.admissionregistration.k8s.io/pinpool-validating",
+      "mutatingwebhookconfiguration.admissionregistration.k8s.io/pinpool-mutating",
+    ]) {
+      expect(r.stdout).to.match(new RegExp(`^${object.replace(/\./g, "\\.")} .*\\(server dry run\\)$`, "m"));
+    }
+    const rendered = YAML.parseAllDocuments(await kubectlOk(["kustomize", path.join(repoRoot, "manifests")])).map((d) => d.toJSON() as { kind: string; webhooks?: Array<{ clientConfig: { caBundle: string } }> });
+    const ca = readFileSync(path.join(repoRoot, "manifests/certs/ca.crt"), "utf8");
+    const bundles = rendered.flatMap((d) => d.webhooks ?? []).map((w) => Buffer.from(w.clientConfig.caBundle, "base64").toString());
+    expect(bundles).to.have.length(3); // validate; mutate workloads; mutate Spider defaults
+    for (const b of bundles) expect(b).to.equal(ca);
+  });
+
+  it("lists every API call the code makes", () => {
+    const missing = apiCallsInSource().flatMap(({ file, method }) => (componentsOf(file).some((c) => method in CALLS[c]) ? [] : [`${file}: ${method}`]));
+    expect(missing, "API calls without an entry in CALLS (add it, and the RBAC rule it needs)").to.deep.equal([]);
+  });
+
+  for (const component of ["controller", "agent"] as const) {
+    it(`lets pinpool-${component} make each of its calls`, async () => {
+      const refused: string[] = [];
+      for (const [method, calls] of Object.entries(CALLS[component])) {
+        for (const call of calls) if (!(await allowed(component, call))) refused.push(`${method}: ${JSON.stringify(call)}`);
+      }
+      expect(refused).to.deep.equal([]);
+    });
+
+    it(`grants pinpool-${component} nothing its calls do not use`, () => {
+      const used = new Set(Object.values(CALLS[component]).flat().map((c) => `${c.group ?? ""}/${c.resource}${c.subresource ? `/${c.subresource}` : ""}:${c.verb}`));
+      const granted = rulesOf(`${component}.yaml`).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`))));
+      expect(granted.filter((g) => !used.has(g))).to.deep.equal([]);
+    });
+  }
+
+  it("refuses what neither needs: secrets, and pool deletion by the agent", async () => {
+    expect(await allowed("controller", { verb: "get", resource: "secrets", namespace: NS })).to.equal(false);
+    expect(await allowed("agent", { verb: "list", resource: "secrets" })).to.equal(false);
+    expect(await allowed("agent", spider("delete", "spiderippools"))).to.equal(false);
+    expect(await allowed("agent", spider("update", "spiderippools"))).to.equal(false);
+  });
+});
