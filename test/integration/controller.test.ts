@@ -141,8 +141,12 @@ spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
     const message = `waiting for 1 allocated addresses to be released (held by "${namespace}/holder"); the pool is deleted when their pods are gone`;
     const condition = await waitFor("the Deleting condition", 30_000, async () => (await getPool(name))?.status?.conditions?.find((c) => c.type === "Deleting"));
     expect(condition).to.deep.include({ status: "True", reason: "AddressesInUse", message });
-    const events = await cluster().core.listNamespacedEvent({ namespace: "default", fieldSelector: `involvedObject.name=${name}` });
-    expect(events.items.map((e) => [e.reason, e.message])).to.deep.include(["WaitingForPods", message]);
+    // The event follows the condition's write.
+    const event = await waitFor("the WaitingForPods event", 10_000, async () => {
+      const events = await cluster().core.listNamespacedEvent({ namespace: "default", fieldSelector: `involvedObject.name=${name}` });
+      return events.items.find((e) => e.reason === "WaitingForPods");
+    });
+    expect(event.message).to.equal(message);
     // The leader exports the pool's gauges while it waits.
     const metrics = await (await fetch(`http://127.0.0.1:${(await pinpoolController()).metricsPort}/metrics`)).text();
     expect(metrics).to.include(`pinpool_ippool_allocated_ips{pool="${name}",subnet=""} 1`);
