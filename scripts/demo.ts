@@ -8,7 +8,7 @@
  */
 import { buildPlugin, startLocalAgent, startLocalNode } from "./cluster/agent.js";
 import { startLocalController, unregisterWebhooks } from "./cluster/controller.js";
-import { ensureCluster, kubectl, waitFor } from "./cluster/local.js";
+import { ensureCluster, kubectl, localClients, waitFor, wipeSpiderObjects } from "./cluster/local.js";
 
 const NODE = "worker1";
 
@@ -112,7 +112,9 @@ async function main(): Promise<void> {
   await unregisterWebhooks();
   await kubectl(["delete", "deployment", "nginx", "nginx-m", "--ignore-not-found"]);
   await kubectl(["delete", "pods", "--all", "--grace-period=0", "--force"]);
-  await kubectl(["delete", "spiderendpoints,spiderippools,spidersubnets", "--all"]);
+  const { custom } = await localClients();
+  await kubectl(["delete", "spiderendpoints", "--all"]);
+  await wipeSpiderObjects(custom);
   await kubectl(["delete", "configmap", "-n", "pinpool-system", "pinpool-ledger", "--ignore-not-found"]);
   const controller = await startLocalController(kubeconfig);
   await buildPlugin();
