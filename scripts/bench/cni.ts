@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { buildPlugin, cniBinDir, startLocalAgent } from "../cluster/agent.js";
-import { startLocalController } from "../cluster/controller.js";
+import { PRODUCTION_TIMINGS, startLocalController } from "../cluster/controller.js";
 import { createNamespace, kubectlOk, localClients, waitFor } from "../cluster/local.js";
 import { NodeSimulator } from "../cluster/node-sim.js";
 import { formatStats, summarise } from "./stats.js";
@@ -53,7 +53,7 @@ async function latency(label: string, count: number, concurrency: number, one: (
 async function main(): Promise<void> {
   console.log(`bench:cni on ${os.cpus()[0]?.model ?? "unknown CPU"}, nproc ${os.availableParallelism()}, node ${process.version}`);
   const { kubeconfig, kc, core, apps, custom } = await localClients();
-  const controller = await startLocalController(kubeconfig);
+  const controller = await startLocalController(kubeconfig, { env: PRODUCTION_TIMINGS });
   const plugin = await buildPlugin();
   const agent = await startLocalAgent(kubeconfig, "bench-node");
   const ns = await createNamespace(core, "bench");

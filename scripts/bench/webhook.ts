@@ -19,7 +19,7 @@ import { RangeSet } from "../../src/ip/range-set.js";
 import { ClusterLedger, SubnetLedger } from "../../src/reservation/ledger.js";
 import { parseAdmissionReview } from "../../src/webhook/admission.js";
 import { decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../src/webhook/validate-pool.js";
-import { startLocalController } from "../cluster/controller.js";
+import { PRODUCTION_TIMINGS, startLocalController } from "../cluster/controller.js";
 import { createNamespace, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
 import { loadReview } from "../../test/fixtures/load.js";
 import { formatStats, measure } from "./stats.js";
@@ -82,7 +82,7 @@ async function load(label: string, url: string, review: unknown, ca: string, con
 
 async function benchCluster(): Promise<void> {
   const { kubeconfig, core, apps, custom } = await localClients();
-  const controller = await startLocalController(kubeconfig);
+  const controller = await startLocalController(kubeconfig, { env: PRODUCTION_TIMINGS });
   const ns = await createNamespace(core, "bench");
   const subnet = `bench-${ns}`;
   try {

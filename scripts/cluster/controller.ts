@@ -142,3 +142,6 @@ spec: { subnet: 10.255.255.1/24 }
     return r.stderr.includes('admission webhook "validate.pinpool.io" denied') ? true : undefined;
   });
 }
+
+/** What benchmarks run with: the production sweep interval, so figures include its real cost. */
+export const PRODUCTION_TIMINGS = { PINPOOL_GC_GRACE_SECONDS: "60", PINPOOL_RESYNC_SECONDS: "10", PINPOOL_LEASE_DURATION_SECONDS: "15" };
