@@ -105,7 +105,17 @@ export async function createNamespace(core: k8s.CoreV1Api, prefix = "t"): Promis
 export async function wipeSpiderObjects(custom: k8s.CustomObjectsApi): Promise<void> {
   const group = "spiderpool.spidernet.io";
   const version = "v2beta1";
-  const list = (await custom.listClusterCustomObject({ group, version, plural: "spiderippools" })) as { items: Array<{ metadata: k8s.V1ObjectMeta }> };
+  type PoolList = { items: Array<{ metadata: k8s.V1ObjectMeta }> };
+  // Right after the CRDs are (re)applied the API server answers 429 "storage is
+  // (re)initializing" for a moment: wait that out, and only that.
+  const list = await waitFor("the SpiderIPPool storage to answer", 30_000, async () => {
+    try {
+      return (await custom.listClusterCustomObject({ group, version, plural: "spiderippools" })) as PoolList;
+    } catch (e) {
+      if ((e as { code?: number }).code === 429) return undefined;
+      throw e;
+    }
+  });
   const held = list.items.filter((p) => p.metadata.finalizers?.length);
   for (let i = 0; i < held.length; i += 50) {
     await Promise.all(
