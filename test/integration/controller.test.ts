@@ -10,6 +10,7 @@ import { autoPoolName } from "../../src/api/names.js";
 import { GROUP, PLURAL, type SpiderIPPool, type SpiderSubnet, VERSION } from "../../src/api/types.js";
 import { parseAddress } from "../../src/ip/address.js";
 import { AllocationRecord } from "../../src/ip/allocation-record.js";
+import { compareAndSwap } from "../../src/k8s/cas.js";
 import { CONTROLLER_NAMESPACE, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { deploymentYaml, poolYaml, rows, subnetYaml } from "./manifests.js";
@@ -31,15 +32,18 @@ async function subnetLedger(name: string): Promise<Record<string, unknown>> {
 
 /** Writes an allocation straight into a pool's status (what the agent does on ADD). */
 async function allocate(pool: string, address: string, holder: string): Promise<void> {
-  const current = (await getPool(pool)) as SpiderIPPool;
-  const record = AllocationRecord.decode(4, current.status?.allocations);
-  record.allocate(parseAddress(address).value, holder);
-  await cluster().custom.replaceClusterCustomObjectStatus({
-    group: GROUP,
-    version: VERSION,
-    plural: PLURAL.SpiderIPPool,
-    name: pool,
-    body: { ...current, status: { ...current.status, allocations: record.encode(), allocatedIPCount: record.count } },
+  // A compare-and-swap, as the agent's: the count reconciler may write the status meanwhile.
+  await compareAndSwap(`SpiderIPPool "${pool}" allocations`, async () => {
+    const current = (await getPool(pool)) as SpiderIPPool;
+    const record = AllocationRecord.decode(4, current.status?.allocations);
+    record.allocate(parseAddress(address).value, holder);
+    await cluster().custom.replaceClusterCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL.SpiderIPPool,
+      name: pool,
+      body: { ...current, status: { ...current.status, allocations: record.encode(), allocatedIPCount: record.count } },
+    });
   });
 }
 
