@@ -8,6 +8,9 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../../src/api/types.js";
+import { apiStatus, isConflict, isNotFound } from "../../src/k8s/errors.js";
+import { PoolClient } from "../../src/k8s/resources.js";
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -103,27 +106,25 @@ export async function createNamespace(core: k8s.CoreV1Api, prefix = "t"): Promis
  * pinpool does the same by hand; see README "Uninstall".
  */
 export async function wipeSpiderObjects(custom: k8s.CustomObjectsApi): Promise<void> {
-  const group = "spiderpool.spidernet.io";
-  const version = "v2beta1";
-  type PoolList = { items: Array<{ metadata: k8s.V1ObjectMeta }> };
   // Right after the CRDs are (re)applied the API server answers 429 "storage is
   // (re)initializing" for a moment: wait that out, and only that.
   const list = await waitFor("the SpiderIPPool storage to answer", 30_000, async () => {
     try {
-      return (await custom.listClusterCustomObject({ group, version, plural: "spiderippools" })) as PoolList;
+      return (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool })) as { items: SpiderIPPool[] };
     } catch (e) {
-      if ((e as { code?: number }).code === 429) return undefined;
+      if (apiStatus(e) === 429) return undefined;
       throw e;
     }
   });
+  const pools = new PoolClient(custom);
   const held = list.items.filter((p) => p.metadata.finalizers?.length);
   for (let i = 0; i < held.length; i += 50) {
     await Promise.all(
       held.slice(i, i + 50).map(async (p) => {
         try {
-          await custom.replaceClusterCustomObject({ group, version, plural: "spiderippools", name: p.metadata.name as string, body: { ...p, metadata: { ...p.metadata, finalizers: [] } } });
+          await pools.replace({ ...p, metadata: { ...p.metadata, finalizers: [] } });
         } catch (e) {
-          if ((e as { code?: number }).code !== 404 && (e as { code?: number }).code !== 409) throw e;
+          if (!isNotFound(e) && !isConflict(e)) throw e; // gone, or changed: deleted below either way
         }
       }),
     );

@@ -8,15 +8,10 @@ import { AnnotationError } from "../api/annotations.js";
 import { LABEL } from "../api/labels.js";
 import type { WorkloadRef } from "../api/names.js";
 import type { OwnerReference, SpiderIPPool } from "../api/types.js";
-import { type PoolPlan, type ReservationPlan, type WorkloadShape, planReservation } from "../reservation/plan.js";
+import { type PoolPlan, type ReservationPlan, type WorkloadObject, planReservation } from "../reservation/plan.js";
 
 /** On a pool kept after its workload (`ippool-reclaim: "false"`): the UID of the workload that used it. */
 export const ADOPTED_ANNOTATION = "pinpool.io/adopted-by-uid";
-
-export interface Workload {
-  metadata?: { uid?: string; deletionTimestamp?: Date | string };
-  spec?: WorkloadShape & { template?: { metadata?: { annotations?: Record<string, string> } } };
-}
 
 export type AutoPoolAction =
   | { kind: "none" }
@@ -44,7 +39,7 @@ function ageMs(pool: SpiderIPPool, nowMs: number): number {
 }
 
 /** The plan the stored workload asks for, and this pool's part in it; undefined when it no longer names the pool. */
-function poolPlanOf(owner: WorkloadRef, workload: Workload, poolName: string): { plan: ReservationPlan; pool: PoolPlan } | undefined {
+function poolPlanOf(owner: WorkloadRef, workload: WorkloadObject, poolName: string): { plan: ReservationPlan; pool: PoolPlan } | undefined {
   let plan: ReservationPlan | undefined;
   try {
     plan = planReservation(owner, workload.spec?.template?.metadata?.annotations, workload.spec ?? {});
@@ -56,7 +51,7 @@ function poolPlanOf(owner: WorkloadRef, workload: Workload, poolName: string): {
   return plan && pool ? { plan, pool } : undefined;
 }
 
-export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload: Workload | undefined, nowMs: number, graceMs: number): AutoPoolAction {
+export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload: WorkloadObject | undefined, nowMs: number, graceMs: number): AutoPoolAction {
   if (pool.metadata.deletionTimestamp) return { kind: "none" };
   const reclaim = pool.metadata.labels?.[LABEL.reclaim] !== "false";
   const adopted = adoptedBy(pool);

@@ -5,7 +5,7 @@
  * objects once they have outlived the grace period (see Sightings).
  */
 import { parseAddressSpec } from "../api/address-spec.js";
-import { POOL_FINALIZER, type SpiderIPPool } from "../api/types.js";
+import { type AddressSpec, type ObjectMeta, POOL_FINALIZER } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { RangeSet } from "../ip/range-set.js";
 
@@ -18,12 +18,20 @@ export interface StaleClaim {
   why: string;
 }
 
-export function staleClaims(claims: Iterable<readonly [string, { addresses: RangeSet }]>, stored: Map<string, SpiderIPPool>): StaleClaim[] {
+/**
+ * Claims not backed by the stored objects `stored` (SpiderIPPools, or SpiderSubnets for the
+ * cluster ledger's subnet entries) of kind `kind`, for messages.
+ */
+export function staleClaims(
+  claims: Iterable<readonly [string, { addresses: RangeSet }]>,
+  stored: Map<string, { metadata: ObjectMeta; spec: AddressSpec }>,
+  kind: "SpiderIPPool" | "SpiderSubnet" = "SpiderIPPool",
+): StaleClaim[] {
   const out: StaleClaim[] = [];
   for (const [name, { addresses }] of claims) {
     const pool = stored.get(name);
     if (!pool) {
-      out.push({ name, claim: addresses, keep: RangeSet.empty(addresses.family), why: `no SpiderIPPool "${name}" exists` });
+      out.push({ name, claim: addresses, keep: RangeSet.empty(addresses.family), why: `no ${kind} "${name}" exists` });
       continue;
     }
     // Its finalizer releases a deleting pool's claim once its pods are gone.
@@ -37,7 +45,31 @@ export function staleClaims(claims: Iterable<readonly [string, { addresses: Rang
     }
     if (held.containsSet(addresses)) continue;
     const keep = addresses.intersection(held);
-    out.push({ name, claim: addresses, keep, why: `SpiderIPPool "${name}" holds only ${keep.isEmpty ? "none" : keep.toString()} of ${addresses.toString()}` });
+    out.push({ name, claim: addresses, keep, why: `${kind} "${name}" holds only ${keep.isEmpty ? "none" : keep.toString()} of ${addresses.toString()}` });
   }
   return out;
+}
+
+/** How to read and change one kind of ledger, so one trim routine serves both kinds. */
+export interface LedgerOps<L, C extends { addresses: RangeSet }> {
+  get(ledger: L, name: string): C | undefined;
+  without(ledger: L, name: string): L;
+  with(ledger: L, name: string, claim: C): L;
+}
+
+/**
+ * Applies `trims` to the ledger as it is now, inside its compare-and-swap: a claim that
+ * changed since it was judged is left alone (it is judged again at the next sweep).
+ * Returns the trimmed ledger and the trims that applied.
+ */
+export function applyTrims<L, C extends { addresses: RangeSet }>(ledger: L, trims: StaleClaim[], ops: LedgerOps<L, C>): { ledger: L; applied: StaleClaim[] } {
+  let next = ledger;
+  const applied: StaleClaim[] = [];
+  for (const t of trims) {
+    const current = ops.get(next, t.name);
+    if (!current?.addresses.equals(t.claim)) continue;
+    next = t.keep.isEmpty ? ops.without(next, t.name) : ops.with(next, t.name, { ...current, addresses: t.keep });
+    applied.push(t);
+  }
+  return { ledger: next, applied };
 }

@@ -12,13 +12,12 @@ import { LABEL } from "../api/labels.js";
 import { GROUP, PLURAL, POOL_FINALIZER, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
-import { formatCidr } from "../ip/cidr.js";
 import { compareAndSwap } from "../k8s/cas.js";
 import { isConflict, isNotFound } from "../k8s/errors.js";
-import { PoolClient } from "../k8s/resources.js";
+import { PoolClient, readWorkload } from "../k8s/resources.js";
 import type { ReconcileMetrics } from "../metrics/reconcile.js";
 import { poolCounts, subnetCountsOf } from "../reservation/counts.js";
-import { SubnetLedger } from "../reservation/ledger.js";
+import { LedgerFormatError } from "../reservation/ledger.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import type { ReservedIPs } from "../reservation/reserved-ips.js";
 import { reserve } from "../reservation/reserve.js";
@@ -26,7 +25,7 @@ import { decideRelease } from "../agent/claim.js";
 import { settlePool } from "../webhook/validate-resources.js";
 import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "./auto-pools.js";
 import { Sightings } from "./grace.js";
-import { type StaleClaim, staleClaims } from "./ledger-sweep.js";
+import { type StaleClaim, applyTrims, staleClaims } from "./ledger-sweep.js";
 import { decidePoolDeletion, withDeletingCondition } from "./pool-deletion.js";
 import { type HolderView, type Snapshot, holderGone, parseHolder, takeSnapshot } from "./snapshot.js";
 
@@ -56,8 +55,8 @@ async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** Runs `write`; a 409 (someone else changed the object) leaves it to the next sweep. */
-async function unlessConflict(write: Promise<unknown>): Promise<boolean> {
+/** Runs `write`; a 409 or 404 (someone else changed or deleted the object) leaves it to the next sweep. */
+async function unlessRaced(write: Promise<unknown>): Promise<boolean> {
   try {
     await write;
     return true;
@@ -119,22 +118,27 @@ export class Reconciler {
     await this.each("pool-deletion", s.pools, (p) => this.settleDeletion(p));
     await this.each("auto-pool", s.pools, (p) => this.reconcileAutoPool(p, s, now));
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
-    await this.each("ledgers", [undefined], () => this.trimLedgers(s, now));
+    await this.guarded("ledgers", undefined, () => this.trimLedgers(s, now));
     this.exportGauges(s);
     this.sightings.endSweep();
     endTimer();
   }
 
-  private async each<T extends { metadata?: { name?: string; namespace?: string } } | undefined>(step: string, items: T[], act: (item: T) => Promise<void>): Promise<void> {
+  /** Runs one object's step; a failure is counted and logged with the object, and the sweep goes on. */
+  private async guarded(step: string, name: string | undefined, act: () => Promise<void>): Promise<void> {
+    if (!this.active) return;
+    try {
+      await act();
+    } catch (e) {
+      this.d.metrics.errors.inc({ step });
+      this.d.log.error({ err: e, step, name }, "reconcile step failed; retrying at the next sweep");
+    }
+  }
+
+  private async each<T extends { metadata: { name?: string; namespace?: string } }>(step: string, items: T[], act: (item: T) => Promise<void>): Promise<void> {
     for (const item of items) {
-      if (!this.active) return;
-      try {
-        await act(item);
-      } catch (e) {
-        this.d.metrics.errors.inc({ step });
-        const name = item?.metadata ? `${item.metadata.namespace ? `${item.metadata.namespace}/` : ""}${item.metadata.name}` : undefined;
-        this.d.log.error({ err: e, step, name }, "reconcile step failed; retrying at the next sweep");
-      }
+      const m = item.metadata;
+      await this.guarded(step, `${m.namespace ? `${m.namespace}/` : ""}${m.name}`, () => act(item));
     }
   }
 
@@ -165,7 +169,7 @@ export class Reconciler {
   private async releaseGoneHolders(pool: SpiderIPPool, s: Snapshot, now: number): Promise<void> {
     if (!pool.status?.allocations?.holders.length) return;
     const name = pool.metadata.name as string;
-    const record = AllocationRecord.decode(parseCidrFamily(pool), pool.status.allocations, `SpiderIPPool "${name}" status.allocations`);
+    const record = AllocationRecord.decode(parseAddressSpec(pool.spec).family, pool.status.allocations, `SpiderIPPool "${name}" status.allocations`);
     for (const holder of new Set(record.holders())) {
       if (!holderGone(holder, s) || !this.sightings.missing(`holder/${name}/${holder}`, now)) continue;
       const why = holderGone(holder, await this.freshView(holder));
@@ -190,13 +194,13 @@ export class Reconciler {
     if (step.kind === "wait") {
       const conditions = withDeletingCondition(pool.status?.conditions, step.message, new Date());
       if (!conditions) return;
-      if (await unlessConflict(this.pools.replaceStatus({ ...pool, status: { ...pool.status, conditions } }))) await this.poolEvent(pool, "WaitingForPods", step.message);
+      if (await unlessRaced(this.pools.replaceStatus({ ...pool, status: { ...pool.status, conditions } }))) await this.poolEvent(pool, "WaitingForPods", step.message);
       return;
     }
     if (step.kind !== "release") return;
     if (step.spec) await settlePool({ name, operation: "DELETE", spec: step.spec }, this.d.stores, false);
     const finalizers = (pool.metadata.finalizers ?? []).filter((f) => f !== POOL_FINALIZER);
-    if (await unlessConflict(this.pools.replace({ ...pool, metadata: { ...pool.metadata, finalizers } }))) {
+    if (await unlessRaced(this.pools.replace({ ...pool, metadata: { ...pool.metadata, finalizers } }))) {
       this.done("release_pool", { pool: name }, "released the deleted pool's addresses to its ledgers and removed its finalizer");
     }
   }
@@ -231,7 +235,7 @@ export class Reconciler {
         const metadata = action.ownerReference
           ? { ...pool.metadata, ownerReferences: [...(pool.metadata.ownerReferences ?? []).filter((o) => o.apiVersion !== "apps/v1"), action.ownerReference] }
           : { ...pool.metadata, annotations: { ...pool.metadata.annotations, [ADOPTED_ANNOTATION]: action.annotation as string } };
-        if (await unlessConflict(this.pools.replace({ ...pool, metadata }))) this.done("adopt_pool", { pool: name, workload: key }, `adopted by ${owner.kind} ${key}`);
+        if (await unlessRaced(this.pools.replace({ ...pool, metadata }))) this.done("adopt_pool", { pool: name, workload: key }, `adopted by ${owner.kind} ${key}`);
         return;
       }
       case "resize": {
@@ -242,11 +246,10 @@ export class Reconciler {
       }
       case "delete": {
         // Re-check: the workload may have been created since the list.
-        const read = owner.kind === "Deployment" ? this.d.apps.readNamespacedDeployment({ namespace: owner.namespace, name: owner.name }) : this.d.apps.readNamespacedStatefulSet({ namespace: owner.namespace, name: owner.name });
-        const fresh = await orUndefined<{ metadata?: k8s.V1ObjectMeta }>(read);
-        if (fresh && !fresh.metadata?.deletionTimestamp && decideAutoPool(pool, owner, fresh, now, this.timing.graceMs).kind !== "delete") return;
+        const fresh = await orUndefined(readWorkload(this.d.apps, owner));
+        if (decideAutoPool(pool, owner, fresh, now, this.timing.graceMs).kind !== "delete") return;
         const body: k8s.V1DeleteOptions = { preconditions: { uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion } };
-        if (await unlessConflict(this.d.custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name, body }))) {
+        if (await unlessRaced(this.d.custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name, body }))) {
           this.done("delete_pool", { pool: name }, action.reason);
         }
         return;
@@ -264,7 +267,7 @@ export class Reconciler {
     if (!holderGone(holder, s) || !this.sightings.missing(`endpoint/${namespace}/${name}`, now)) return;
     if (!holderGone(holder, await this.freshView(holder))) return;
     const body: k8s.V1DeleteOptions = { preconditions: { uid: ep.metadata.uid } };
-    if (await unlessConflict(this.d.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body }))) {
+    if (await unlessRaced(this.d.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body }))) {
       this.done("delete_endpoint", { endpoint: `${namespace}/${name}` }, "deleted the SpiderEndpoint of a pod that is gone");
     }
   }
@@ -277,46 +280,38 @@ export class Reconciler {
   private async trimLedgers(s: Snapshot, now: number): Promise<void> {
     const stored = new Map(s.pools.map((p) => [p.metadata.name as string, p]));
     const { ledger: cluster } = await this.d.stores.readCluster();
-    const subnetNames = new Set(s.subnets.map((x) => x.metadata.name as string));
-    const clusterPools = this.ripe("cluster", staleClaims(cluster.pools, stored), now);
-    const clusterSubnets = [...cluster.subnets]
-      .filter(([name]) => !subnetNames.has(name) && this.sightings.missing(`ledger/cluster-subnets/${name}`, now))
-      .map(([name]) => name);
-    if (clusterPools.length || clusterSubnets.length) {
-      await this.d.stores.updateCluster(false, (l) => {
+    // A subnet's own entry in the cluster ledger is stale when the SpiderSubnet does not exist.
+    const subnets = new Map(s.subnets.map((x) => [x.metadata.name as string, x]));
+    const clusterTrims = [
+      ...this.ripe("cluster-pools", staleClaims(cluster.pools, stored), now).map((t) => ({ section: "pools" as const, t })),
+      ...this.ripe("cluster-subnets", staleClaims(cluster.subnets, subnets, "SpiderSubnet"), now).map((t) => ({ section: "subnets" as const, t })),
+    ];
+    if (clusterTrims.length) {
+      const { applied } = await this.d.stores.updateCluster(false, (l) => {
         let next = l;
-        for (const name of clusterSubnets) next = next.without("subnets", name);
-        for (const t of clusterPools) {
-          const current = next.pools.get(t.name);
-          if (!current?.addresses.equals(t.claim)) continue; // changed since judged: judge again next sweep
-          next = t.keep.isEmpty ? next.without("pools", t.name) : next.with("pools", t.name, { cidr: current.cidr, addresses: t.keep });
+        const applied: string[] = [];
+        for (const section of ["pools", "subnets"] as const) {
+          const trims = clusterTrims.filter((c) => c.section === section).map((c) => c.t);
+          const out = applyTrims(next, trims, { get: (x, n) => x[section].get(n), without: (x, n) => x.without(section, n), with: (x, n, c) => x.with(section, n, c) });
+          next = out.ledger;
+          applied.push(...out.applied.map((t) => `${section} "${t.name}": ${t.why}`));
         }
-        return next === l ? {} : { write: next };
+        return next === l ? { applied } : { write: next, applied };
       });
-      for (const t of [...clusterPools.map((c) => `${c.name} (${c.why})`), ...clusterSubnets.map((n) => `subnet ${n}`)]) this.done("trim_ledger", { ledger: "cluster" }, `trimmed the cluster ledger: ${t}`);
+      for (const what of applied) this.done("trim_ledger", { ledger: "cluster" }, `trimmed the cluster ledger's ${what}`);
     }
     for (const subnet of s.subnets) {
       const subnetName = subnet.metadata.name as string;
-      let ledger: SubnetLedger;
-      try {
-        ledger = SubnetLedger.decode(parseAddressSpec(subnet.spec).family, subnet.status?.controlledIPPools);
-      } catch (e) {
-        if (e instanceof AddressError) continue;
-        throw e;
-      }
-      const trims = this.ripe(`subnet/${subnetName}`, staleClaims(ledger.pools, stored), now);
-      if (!trims.length) continue;
-      await this.d.stores.updateSubnet(subnetName, false, (state) => {
-        if (!state) return {};
-        let next = state.ledger;
-        for (const t of trims) {
-          const current = next.pools.get(t.name);
-          if (!current?.addresses.equals(t.claim)) continue;
-          next = t.keep.isEmpty ? next.without(t.name) : next.with(t.name, { ...current, addresses: t.keep });
-        }
-        return next === state.ledger ? {} : { write: next };
+      await this.guarded("ledgers", subnetName, async () => {
+        const trims = this.ripe(`subnet/${subnetName}`, staleClaims(this.d.stores.parsedSubnet(subnet).ledger.pools, stored), now);
+        if (!trims.length) return;
+        const { applied } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
+          if (!state) return { applied: [] };
+          const out = applyTrims(state.ledger, trims, { get: (x, n) => x.pools.get(n), without: (x, n) => x.without(n), with: (x, n, c) => x.with(n, c) });
+          return out.ledger === state.ledger ? { applied: out.applied } : { write: out.ledger, applied: out.applied };
+        });
+        for (const t of applied) this.done("trim_ledger", { ledger: subnetName }, `trimmed SpiderSubnet "${subnetName}"'s ledger: ${t.why}`);
       });
-      for (const t of trims) this.done("trim_ledger", { ledger: subnetName }, `trimmed SpiderSubnet "${subnetName}"'s ledger: ${t.why}`);
     }
   }
 
@@ -327,19 +322,20 @@ export class Reconciler {
     for (const subnet of s.subnets) {
       const name = subnet.metadata.name as string;
       try {
-        const spec = parseAddressSpec(subnet.spec);
-        subnetByCidr.set(formatCidr(spec.cidr), name);
-        const counts = subnetCountsOf(spec, SubnetLedger.decode(spec.family, subnet.status?.controlledIPPools));
+        const { spec, ledger } = this.d.stores.parsedSubnet(subnet);
+        subnetByCidr.set(subnet.spec.subnet, name);
+        const counts = subnetCountsOf(spec, ledger);
         m.subnetTotal.set({ subnet: name }, counts.totalIPCount);
         m.subnetAllocated.set({ subnet: name }, counts.allocatedIPCount);
       } catch (e) {
-        if (!(e instanceof AddressError)) throw e;
+        if (!(e instanceof AddressError) && !(e instanceof LedgerFormatError)) throw e; // no counts to show; the ledger step logs it
       }
     }
     for (const pool of s.pools) {
       try {
         const counts = poolCounts(pool);
-        const labels = { pool: pool.metadata.name as string, subnet: pool.metadata.labels?.[LABEL.ownerSubnet] ?? subnetByCidr.get(formatCidr(parseAddressSpec(pool.spec).cidr)) ?? "" };
+        // spec.subnet is canonical in both (the webhook refuses any other form): compared as text.
+        const labels = { pool: pool.metadata.name as string, subnet: pool.metadata.labels?.[LABEL.ownerSubnet] ?? subnetByCidr.get(pool.spec.subnet) ?? "" };
         m.poolTotal.set(labels, counts.totalIPCount);
         m.poolAllocated.set(labels, counts.allocatedIPCount);
       } catch (e) {
@@ -349,6 +345,3 @@ export class Reconciler {
   }
 }
 
-function parseCidrFamily(pool: SpiderIPPool): 4 | 6 {
-  return parseAddressSpec(pool.spec).family;
-}

@@ -1,6 +1,8 @@
 /** Typed access to the cluster-scoped Spider resources through the CustomObjects API. */
 import type * as k8s from "@kubernetes/client-node";
 import { GROUP, PLURAL, type SpiderIPPool, type SpiderReservedIP, VERSION } from "../api/types.js";
+import type { WorkloadRef } from "../api/names.js";
+import type { WorkloadObject } from "../reservation/plan.js";
 import { isNotFound } from "./errors.js";
 
 export class PoolClient {
@@ -35,4 +37,10 @@ export class PoolClient {
 export async function listReservedIPs(custom: k8s.CustomObjectsApi): Promise<SpiderReservedIP[]> {
   const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderReservedIP })) as { items: SpiderReservedIP[] };
   return list.items;
+}
+
+/** A Deployment or StatefulSet by reference. */
+export async function readWorkload(apps: k8s.AppsV1Api, w: WorkloadRef): Promise<WorkloadObject> {
+  const at = { namespace: w.namespace, name: w.name };
+  return w.kind === "Deployment" ? apps.readNamespacedDeployment(at) : apps.readNamespacedStatefulSet(at);
 }

@@ -37,6 +37,12 @@ export interface WorkloadShape {
   strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string } };
 }
 
+/** A Deployment or StatefulSet as the webhook and the reconcilers read it. */
+export interface WorkloadObject {
+  metadata?: { name?: string; generateName?: string; namespace?: string; uid?: string; deletionTimestamp?: Date | string };
+  spec?: WorkloadShape & { template?: { metadata?: { annotations?: Record<string, string> } } };
+}
+
 /**
  * A Deployment's maxSurge as the deployment controller resolves it: an integer, or a
  * percentage of replicas rounded up; 25% when unset; 0 for Recreate.

@@ -6,14 +6,10 @@ import type * as k8s from "@kubernetes/client-node";
 import jsonPatch, { type Operation } from "fast-json-patch";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import type { WorkloadRef } from "../api/names.js";
-import { type ReservationPlan, type WorkloadShape, planReservation } from "../reservation/plan.js";
+import { type ReservationPlan, type WorkloadObject, planReservation } from "../reservation/plan.js";
+import { readWorkload } from "../k8s/resources.js";
 import { type ReserveDeps, reserve } from "../reservation/reserve.js";
 import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
-
-interface WorkloadObject {
-  metadata?: { name?: string; generateName?: string; namespace?: string };
-  spec?: WorkloadShape & { template?: { metadata?: { annotations?: Record<string, string> } } };
-}
 
 const KINDS: Record<string, WorkloadRef["kind"]> = { deployments: "Deployment", statefulsets: "StatefulSet" };
 
@@ -74,18 +70,12 @@ export interface WorkloadDeps extends ReserveDeps {
   apps: k8s.AppsV1Api;
 }
 
-async function readWorkload(apps: k8s.AppsV1Api, kind: WorkloadRef["kind"], namespace: string, name: string): Promise<WorkloadObject> {
-  return kind === "Deployment"
-    ? ((await apps.readNamespacedDeployment({ name, namespace })))
-    : ((await apps.readNamespacedStatefulSet({ name, namespace })));
-}
-
 /** `kubectl scale` and autoscalers write /scale, not the workload: resize its pools here. */
 async function admitScale(req: AdmissionRequest, deps: WorkloadDeps): Promise<Verdict> {
   const kind = KINDS[req.resource.resource];
   const replicas = (req.object as { spec?: { replicas?: number } } | null)?.spec?.replicas;
   if (!kind || req.operation !== "UPDATE" || replicas === undefined || !req.name || !req.namespace) return allow();
-  const workload = await readWorkload(deps.apps, kind, req.namespace, req.name);
+  const workload = await readWorkload(deps.apps, { kind, namespace: req.namespace, name: req.name });
   const planned = planFor({ namespace: req.namespace, kind, name: req.name }, workload, replicas);
   if ("verdict" in planned) return planned.verdict;
   return planned.plan ? reserve(planned.plan, deps, req.dryRun) : allow();

@@ -11,18 +11,15 @@ import { GROUP, PLURAL, type SpiderIPPool, type SpiderSubnet, VERSION } from "..
 import { parseAddress } from "../../src/ip/address.js";
 import { AllocationRecord } from "../../src/ip/allocation-record.js";
 import { compareAndSwap } from "../../src/k8s/cas.js";
+import { PoolClient } from "../../src/k8s/resources.js";
 import { CONTROLLER_NAMESPACE, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { deploymentYaml, poolYaml, rows, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController, replaceController } from "./setup.js";
 
-async function getPool(name: string): Promise<SpiderIPPool | undefined> {
-  try {
-    return (await cluster().custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name })) as SpiderIPPool;
-  } catch (e) {
-    if ((e as { code?: number }).code === 404) return undefined;
-    throw e;
-  }
+/** The pool, or undefined once it is gone. */
+function getPool(name: string): Promise<SpiderIPPool | undefined> {
+  return new PoolClient(cluster().custom).get(name);
 }
 
 async function subnetLedger(name: string): Promise<Record<string, unknown>> {

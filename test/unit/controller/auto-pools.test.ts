@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { ADOPTED_ANNOTATION, type Workload, autoPoolOwner, decideAutoPool } from "../../../src/controller/auto-pools.js";
+import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "../../../src/controller/auto-pools.js";
+import type { WorkloadObject } from "../../../src/reservation/plan.js";
 import { LABEL } from "../../../src/api/labels.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
 import { autoPoolName } from "../../../src/api/names.js";
@@ -32,7 +33,7 @@ function pool(o: { ips?: string[]; reclaim?: boolean; ownerUid?: string; keptFor
   };
 }
 
-function deployment(uid: string, replicas: number, ipNumber = "+3"): Workload {
+function deployment(uid: string, replicas: number, ipNumber = "+3"): WorkloadObject {
   return {
     metadata: { uid },
     spec: { replicas, template: { metadata: { annotations: { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": ipNumber } } } },

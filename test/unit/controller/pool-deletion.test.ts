@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { decidePoolDeletion, withDeletingCondition } from "../../../src/controller/pool-deletion.js";
-import { staleClaims } from "../../../src/controller/ledger-sweep.js";
+import { applyTrims, staleClaims } from "../../../src/controller/ledger-sweep.js";
+import { SubnetLedger } from "../../../src/reservation/ledger.js";
 import { POOL_FINALIZER, type SpiderIPPool } from "../../../src/api/types.js";
 import { AllocationRecord } from "../../../src/ip/allocation-record.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
@@ -75,5 +76,20 @@ describe("controller/ledger-sweep staleClaims", () => {
       ["going", pool("going", ["10.244.3.1"], { deleting: true })],
     ]);
     expect(staleClaims([["exact", claim(["10.244.1.2"])], ["going", claim(["10.244.3.1-10.244.3.9"])]], stored)).to.deep.equal([]);
+  });
+
+  it("names the kind of a missing object: a subnet entry of the cluster ledger", () => {
+    const subnet = { metadata: { name: "s" }, spec: { subnet: "10.244.0.0/16", ips: ["10.244.1.1"] } };
+    expect(staleClaims([["gone", claim(["10.244.2.1"])]], new Map([["s", subnet]]), "SpiderSubnet").map((c) => c.why)).to.deep.equal(['no SpiderSubnet "gone" exists']);
+  });
+
+  it("applies only trims whose claim still stands as judged, and says which applied", () => {
+    const judged = staleClaims([["ghost", claim(["10.244.2.1"])], ["moved", claim(["10.244.3.1"])]], new Map());
+    // Since the sweep judged them, "moved" was claimed again with more addresses.
+    const now = SubnetLedger.of(4, new Map([["ghost", claim(["10.244.2.1"])], ["moved", claim(["10.244.3.1-10.244.3.2"])]]));
+    const out = applyTrims(now, judged, { get: (l, n) => l.pools.get(n), without: (l, n) => l.without(n), with: (l, n, c) => l.with(n, c) });
+    expect(out.applied.map((t) => t.name)).to.deep.equal(["ghost"]);
+    expect([...out.ledger.pools.keys()]).to.deep.equal(["moved"]);
+    expect(out.ledger.pools.get("moved")?.addresses.toStrings()).to.deep.equal(["10.244.3.1-10.244.3.2"]);
   });
 });
