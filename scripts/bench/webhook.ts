@@ -20,7 +20,7 @@ import { ClusterLedger, SubnetLedger } from "../../src/reservation/ledger.js";
 import { parseAdmissionReview } from "../../src/webhook/admission.js";
 import { decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../src/webhook/validate-pool.js";
 import { PRODUCTION_TIMINGS, startLocalController } from "../cluster/controller.js";
-import { createNamespace, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
+import { createNamespace, deleteSpiderObjects, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
 import { loadReview } from "../../test/fixtures/load.js";
 import { formatStats, measure } from "./stats.js";
 
@@ -85,8 +85,10 @@ async function benchCluster(): Promise<void> {
   const controller = await startLocalController(kubeconfig, { env: PRODUCTION_TIMINGS });
   const ns = await createNamespace(core, "bench");
   const subnet = `bench-${ns}`;
+  // Outside the try: a refused subnet (one left by an interrupted run overlaps it) is the
+  // error to see, not a failed clean-up of a subnet that never existed.
+  await kubectlOk(["apply", "-f", "-"], `{"apiVersion":"${GROUP}/${VERSION}","kind":"SpiderSubnet","metadata":{"name":"${subnet}"},"spec":{"subnet":"10.90.0.0/16","ips":["10.90.0.1-10.90.255.254"]}}`);
   try {
-    await kubectlOk(["apply", "-f", "-"], `{"apiVersion":"${GROUP}/${VERSION}","kind":"SpiderSubnet","metadata":{"name":"${subnet}"},"spec":{"subnet":"10.90.0.0/16","ips":["10.90.0.1-10.90.255.254"]}}`);
     const annotations = { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}`, "ipam.spidernet.io/ippool-ip-number": "+3" };
     const deployment = (name: string): k8s.V1Deployment => ({
       metadata: { name },
@@ -129,8 +131,9 @@ async function benchCluster(): Promise<void> {
   } finally {
     await core.deleteNamespace({ name: ns });
     const pools = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, labelSelector: `ipam.spidernet.io/owner-spider-subnet=${subnet}` })) as { items: Array<{ metadata: { name: string } }> };
-    await Promise.all(pools.items.map((p) => custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name: p.metadata.name })));
-    await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name: subnet });
+    // The controller releases the pools at its next sweep (10 s apart with production timings).
+    await deleteSpiderObjects(custom, PLURAL.SpiderIPPool, pools.items.map((p) => p.metadata.name), 120_000);
+    await deleteSpiderObjects(custom, PLURAL.SpiderSubnet, [subnet]);
     await controller.stop();
   }
 }

@@ -131,3 +131,25 @@ export async function wipeSpiderObjects(custom: k8s.CustomObjectsApi): Promise<v
   }
   await kubectl(["delete", "spiderippools,spidersubnets,spiderreservedips", "--all", "--wait=false"]);
 }
+
+/**
+ * Deletes cluster-scoped Spider objects through the API, in parallel (kubectl's client-side
+ * rate limit makes hundreds of deletes take minutes), and waits until they are gone: a
+ * pool's finalizer holds it until the controller has released its addresses, and only
+ * then may its subnet go.
+ */
+export async function deleteSpiderObjects(custom: k8s.CustomObjectsApi, plural: string, names: Iterable<string>, timeoutMs = 60_000): Promise<void> {
+  const gone = (p: Promise<unknown>): Promise<boolean> =>
+    p.then(
+      () => false,
+      (e: unknown) => {
+        if (isNotFound(e)) return true;
+        throw e;
+      },
+    );
+  const list = [...names];
+  await Promise.all(list.map((name) => gone(custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name }))));
+  for (const name of list) {
+    await waitFor(`${plural} ${name} to be gone`, timeoutMs, async () => ((await gone(custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural, name }))) ? true : undefined));
+  }
+}

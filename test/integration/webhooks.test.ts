@@ -2,8 +2,7 @@ import { expect } from "chai";
 import { autoPoolName } from "../../src/api/names.js";
 import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { parseIPList } from "../../src/ip/ip-list.js";
-import { isNotFound } from "../../src/k8s/errors.js";
-import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
+import { createNamespace, deleteSpiderObjects, kubectl, kubectlOk, uniqueName } from "../../scripts/cluster/local.js";
 import { deploymentYaml, poolYaml, rows, seedAnnotations, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController } from "./setup.js";
 
@@ -21,33 +20,13 @@ describe("admission webhooks through the real API server", function () {
     namespace = await createNamespace(cluster().core);
   });
 
-  /**
-   * Deletes through the API, in parallel (kubectl's client-side rate limit makes hundreds
-   * of deletes take minutes), and waits until they are gone: a pool's finalizer holds it
-   * until the controller has released its addresses.
-   */
-  async function deleteAll(plural: string, names: Set<string>): Promise<void> {
-    const { custom } = cluster();
-    const gone = (p: Promise<unknown>): Promise<boolean> =>
-      p.then(
-        () => false,
-        (e: unknown) => {
-          if (isNotFound(e)) return true;
-          throw e;
-        },
-      );
-    await Promise.all([...names].map((name) => gone(custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name }))));
-    for (const name of names) {
-      await waitFor(`${plural} ${name} to be gone`, 60_000, async () => ((await gone(custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural, name }))) ? true : undefined));
-    }
-    names.clear();
-  }
-
   afterEach(async () => {
     await kubectl(["delete", "namespace", namespace, "--wait=false"]);
     // Pools first: a subnet that still hands addresses to pools may not be deleted.
-    await deleteAll(PLURAL.SpiderIPPool, pools);
-    await deleteAll(PLURAL.SpiderSubnet, subnets);
+    await deleteSpiderObjects(cluster().custom, PLURAL.SpiderIPPool, pools);
+    await deleteSpiderObjects(cluster().custom, PLURAL.SpiderSubnet, subnets);
+    pools.clear();
+    subnets.clear();
   });
 
   it("replays the seed: the auto pool exists when kubectl create returns, grows on scale; overlaps are denied", async () => {
