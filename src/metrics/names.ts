@@ -18,6 +18,7 @@ export const METRIC = {
   reconcileErrors: "pinpool_reconcile_errors_total",
   reconcileDuration: "pinpool_reconcile_duration_seconds",
   leader: "pinpool_controller_leader",
+  addressConflicts: "pinpool_address_conflicts",
   // agent
   cniRequests: "pinpool_agent_cni_requests_total",
   cniDuration: "pinpool_agent_cni_duration_seconds",

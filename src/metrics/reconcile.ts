@@ -11,6 +11,7 @@ export class ReconcileMetrics {
   readonly errors: Counter<"step">;
   readonly sweepDuration: Histogram;
   readonly leader: Gauge;
+  readonly conflicts: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -27,10 +28,15 @@ export class ReconcileMetrics {
     this.errors = new Counter({ name: METRIC.reconcileErrors, help: "Reconciler steps that failed for one object (retried at the next sweep), by step.", labelNames: ["step"], registers });
     this.sweepDuration = new Histogram({ name: METRIC.reconcileDuration, help: "Time of one reconcile sweep over the whole cluster.", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers });
     this.leader = new Gauge({ name: METRIC.leader, help: "1 on the replica that holds the Lease and runs the reconcilers, else 0.", registers });
+    this.conflicts = new Gauge({
+      name: METRIC.addressConflicts,
+      help: "Pairs of stored objects (SpiderIPPools, or SpiderSubnets) that share addresses; each carries a Conflict condition naming the other. 0 on a healthy cluster.",
+      registers,
+    });
   }
 
   /** A replica that stops leading stops exporting the cluster's gauges (the new leader does). */
   clearGauges(): void {
-    for (const g of [this.poolTotal, this.poolAllocated, this.subnetTotal, this.subnetAllocated]) g.reset();
+    for (const g of [this.poolTotal, this.poolAllocated, this.subnetTotal, this.subnetAllocated, this.conflicts]) g.reset();
   }
 }

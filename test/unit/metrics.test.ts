@@ -16,6 +16,7 @@ describe("metric names (part of the API: dashboards and alerts query them)", () 
       reconcileErrors: "pinpool_reconcile_errors_total",
       reconcileDuration: "pinpool_reconcile_duration_seconds",
       leader: "pinpool_controller_leader",
+      addressConflicts: "pinpool_address_conflicts",
       cniRequests: "pinpool_agent_cni_requests_total",
       cniDuration: "pinpool_agent_cni_duration_seconds",
       allocations: "pinpool_agent_allocations_total",
