@@ -3,6 +3,39 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+// Imports go one way: ip → api → k8s → reservation → webhook | agent → controller; metrics
+// and config are leaves anyone may import. A lower layer importing a higher one fails lint.
+const LAYERS = ["ip", "api", "k8s", "reservation", "webhook", "agent", "controller"];
+const ABOVE = {
+  ip: ["api", "k8s", "reservation", "webhook", "agent", "controller"],
+  api: ["k8s", "reservation", "webhook", "agent", "controller"],
+  k8s: ["reservation", "webhook", "agent", "controller"],
+  reservation: ["webhook", "agent", "controller"],
+  webhook: ["agent", "controller"],
+  agent: ["webhook", "controller"],
+  controller: [],
+  metrics: [...LAYERS, "config"],
+  config: [...LAYERS, "metrics"],
+};
+const layerRules = Object.entries(ABOVE)
+  .filter(([, banned]) => banned.length > 0)
+  .map(([layer, banned]) => ({
+    files: [`src/${layer}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: banned.map((b) => `../${b}/*`),
+              message: `src/${layer} may not import from ${banned.map((b) => `src/${b}`).join(", ")}: imports go ip → api → k8s → reservation → webhook | agent → controller (metrics and config are leaves). Move the shared piece down a layer.`,
+            },
+          ],
+        },
+      ],
+    },
+  }));
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "src/cni/"] },
   js.configs.recommended,
@@ -21,6 +54,7 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  ...layerRules,
   {
     files: ["eslint.config.js"],
     ...tseslint.configs.disableTypeChecked,

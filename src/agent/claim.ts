@@ -1,5 +1,5 @@
 /**
- * Claiming and releasing one pod's address in one pool, pure: given the pool object as
+ * Claiming one pod's address in one pool, pure: given the pool object as
  * read, what to answer and the pool (with its new status) to write.
  */
 import { parseAddressSpec } from "../api/address-spec.js";
@@ -7,7 +7,7 @@ import type { SpiderIPPool } from "../api/types.js";
 import type { Family } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import type { RangeSet } from "../ip/range-set.js";
-import { countValue } from "../reservation/counts.js";
+import { withRecord } from "../reservation/allocations.js";
 import { type PodFacts, affinityMismatch } from "./pod.js";
 
 export type ClaimDecision =
@@ -15,13 +15,6 @@ export type ClaimDecision =
   | { kind: "claimed"; address: bigint; pool: SpiderIPPool; write: SpiderIPPool }
   | { kind: "skip"; reason: string }
   | { kind: "exhausted"; size: bigint; holders: number };
-
-function withRecord(pool: SpiderIPPool, record: AllocationRecord, total: bigint): SpiderIPPool {
-  return {
-    ...pool,
-    status: { ...pool.status, allocations: record.encode(), allocatedIPCount: record.count, totalIPCount: countValue(total) },
-  };
-}
 
 /**
  * The address `pod` holds in `pool`, claiming the lowest free one when it holds none.
@@ -45,13 +38,4 @@ export function decideClaim(pool: SpiderIPPool | undefined, name: string, family
   record.allocate(free, pod.holder);
   const write = withRecord(pool, record, spec.addresses.size);
   return { kind: "claimed", address: free, pool: write, write };
-}
-
-/** Frees every address `holder` holds in `pool`; undefined when it holds none. */
-export function decideRelease(pool: SpiderIPPool | undefined, holder: string): SpiderIPPool | undefined {
-  if (!pool) return undefined;
-  const spec = parseAddressSpec(pool.spec);
-  const record = AllocationRecord.decode(spec.family, pool.status?.allocations);
-  if (record.releaseHolder(holder).length === 0) return undefined;
-  return withRecord(pool, record, spec.addresses.size);
 }

@@ -5,18 +5,18 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
+import { ordinalKept } from "../api/holders.js";
 import { API_VERSION, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
 import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
 import { isNotFound } from "../k8s/errors.js";
-import { GroupCommit } from "../k8s/group-commit.js";
 import { conflictLabel } from "../metrics/cas.js";
 import type { AgentMetrics } from "../metrics/agent.js";
-import { PoolClient } from "../k8s/resources.js";
+import { AllocationWriter } from "../reservation/allocations.js";
 import { ReservedIPs } from "../reservation/reserved-ips.js";
 import { candidatePools } from "./candidates.js";
-import { type ClaimDecision, decideClaim, decideRelease } from "./claim.js";
+import { type ClaimDecision, decideClaim } from "./claim.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
 
@@ -27,8 +27,7 @@ interface Claimed {
 }
 
 export class Ipam {
-  private readonly pools: PoolClient;
-  private readonly lanes = new Map<string, GroupCommit<SpiderIPPool | undefined, SpiderIPPool>>();
+  private readonly allocations: AllocationWriter;
   private readonly reserved: ReservedIPs;
 
   constructor(
@@ -38,23 +37,8 @@ export class Ipam {
     private readonly node: string,
     private readonly metrics?: AgentMetrics,
   ) {
-    this.pools = new PoolClient(custom);
+    this.allocations = new AllocationWriter(custom, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) });
     this.reserved = new ReservedIPs(custom);
-  }
-
-  private lane(name: string): GroupCommit<SpiderIPPool | undefined, SpiderIPPool> {
-    let lane = this.lanes.get(name);
-    if (!lane) {
-      lane = new GroupCommit(`SpiderIPPool "${name}" allocations`, {
-        read: () => this.pools.get(name),
-        apply: (_view, next) => next,
-        write: async (base, next) => {
-          if (base && next) await this.pools.replaceStatus({ ...next, metadata: { ...next.metadata, resourceVersion: base.metadata.resourceVersion } });
-        },
-      }, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) });
-      this.lanes.set(name, lane);
-    }
-    return lane;
   }
 
   private async readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
@@ -102,7 +86,7 @@ export class Ipam {
     const refusals: string[] = [];
     let exhausted: { name: string; size: bigint; holders: number } | undefined;
     for (const name of names) {
-      const d = await this.lane(name).submit<ClaimDecision & { write?: SpiderIPPool }>(false, (pool) => decideClaim(pool, name, family, facts, reserved));
+      const d = await this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => decideClaim(pool, name, family, facts, reserved));
       if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
       if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
@@ -171,18 +155,19 @@ export class Ipam {
     });
   }
 
-  /**
-   * True while a StatefulSet still counts the ordinal in: its address stays with it. Not
-   * when the set or its namespace is being deleted (during a namespace deletion the set can
-   * outlive its pods, and nothing would release the address later).
-   */
+  /** Fresh reads for the shared ordinal rule (api/holders.ts#ordinalKept). */
   private async ordinalKept(namespace: string, sts: string, ordinal: number): Promise<boolean> {
+    const set = await this.orUndefined(this.apps.readNamespacedStatefulSet({ namespace, name: sts }));
+    if (!ordinalKept(set, false, ordinal)) return false;
+    const ns = await this.orUndefined(this.core.readNamespace({ name: namespace }));
+    return ordinalKept(set, !!ns?.metadata?.deletionTimestamp, ordinal);
+  }
+
+  private async orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
     try {
-      const set = await this.apps.readNamespacedStatefulSet({ namespace, name: sts });
-      if (set.metadata?.deletionTimestamp || ordinal >= (set.spec?.replicas ?? 1)) return false;
-      return !(await this.core.readNamespace({ name: namespace })).metadata?.deletionTimestamp;
+      return await read;
     } catch (e) {
-      if (isNotFound(e)) return false;
+      if (isNotFound(e)) return undefined;
       throw e;
     }
   }
@@ -215,8 +200,7 @@ export class Ipam {
     }
     if (sts && (await this.ordinalKept(namespace, sts.name, sts.ordinal))) return;
     for (const pool of pools) {
-      const { write } = await this.lane(pool).submit(false, (view) => ({ write: decideRelease(view, holder) }));
-      if (write) this.metrics?.releases.inc();
+      if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
     }
     if (!endpoint) return;
     try {

@@ -3,6 +3,7 @@
  * ordinal, or the pod itself) and what a pool's affinity can match. Pure.
  */
 import type * as k8s from "@kubernetes/client-node";
+import { holderKey } from "../api/holders.js";
 import { APP_LABEL } from "../api/labels.js";
 import type { LabelSelector, SpiderIPPool } from "../api/types.js";
 
@@ -51,7 +52,7 @@ export function podFacts(pod: k8s.V1Pod, node: string): PodFacts {
     name,
     uid: pod.metadata?.uid ?? "",
     node,
-    holder: statefulSet ? `${namespace}/${statefulSet.name}/${statefulSet.ordinal}` : `${namespace}/${name}`,
+    holder: holderKey(namespace, name, statefulSet),
     ...(statefulSet ? { statefulSet } : {}),
     labels,
     annotations: { ...pod.metadata?.annotations },

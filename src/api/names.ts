@@ -32,3 +32,14 @@ export function autoPoolName(w: WorkloadRef, nic: string, family: 4 | 6): string
   const app = dnsLabelPart(w.name).slice(0, MAX_NAME - fixed).replace(/-+$/, "") || "app";
   return `auto${family}-${app}-${nicPart}-${hash}`;
 }
+
+export interface WorkloadShape {
+  replicas?: number;
+  strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string } };
+}
+
+/** A Deployment or StatefulSet as the webhook and the reconcilers read it. */
+export interface WorkloadObject {
+  metadata?: { name?: string; generateName?: string; namespace?: string; uid?: string; deletionTimestamp?: Date | string };
+  spec?: WorkloadShape & { template?: { metadata?: { annotations?: Record<string, string> } } };
+}

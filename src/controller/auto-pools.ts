@@ -6,9 +6,9 @@
 import { parseAddressSpec } from "../api/address-spec.js";
 import { AnnotationError } from "../api/annotations.js";
 import { LABEL } from "../api/labels.js";
-import type { WorkloadRef } from "../api/names.js";
+import type { WorkloadObject, WorkloadRef } from "../api/names.js";
 import type { OwnerReference, SpiderIPPool } from "../api/types.js";
-import { type PoolPlan, type ReservationPlan, type WorkloadObject, planReservation } from "../reservation/plan.js";
+import { type PoolPlan, type ReservationPlan, planReservation } from "../reservation/plan.js";
 
 /** On a pool kept after its workload (`ippool-reclaim: "false"`): the UID of the workload that used it. */
 export const ADOPTED_ANNOTATION = "pinpool.io/adopted-by-uid";

@@ -8,6 +8,7 @@ import Fastify from "fastify";
 import { loadControllerConfig } from "../config/controller.js";
 import { loadKubeConfig } from "../k8s/client.js";
 import { ReconcileMetrics } from "../metrics/reconcile.js";
+import { AllocationWriter } from "../reservation/allocations.js";
 import { WebhookMetrics } from "../metrics/webhook.js";
 import { buildWebhookServer } from "../webhook/server.js";
 import { startCountReconciler } from "./count-reconciler.js";
@@ -33,7 +34,7 @@ await metricsServer.listen({ host: config.webhookHost, port: config.metricsPort 
 let elector: LeaderElector | undefined;
 if (config.reconcilers) {
   const reconciler = new Reconciler(
-    { ...admitters.clients, stores: admitters.stores, reserved: admitters.reserved, metrics: reconcileMetrics, log },
+    { ...admitters.clients, stores: admitters.stores, allocations: new AllocationWriter(admitters.clients.custom, admitters.cas), reserved: admitters.reserved, metrics: reconcileMetrics, log },
     { graceMs: config.graceSeconds * 1000, intervalMs: config.resyncSeconds * 1000 },
   );
   let counts: Promise<(() => void) | undefined> | undefined;

@@ -7,7 +7,7 @@ import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js
 import { type Condition, POOL_FINALIZER, type SpiderIPPool } from "../api/types.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { AddressError } from "../ip/address.js";
-import { nameList } from "../webhook/outcome.js";
+import { nameList } from "../api/verdict.js";
 
 export const DELETING_CONDITION = "Deleting";
 

@@ -12,28 +12,29 @@ import { LABEL } from "../api/labels.js";
 import { GROUP, PLURAL, POOL_FINALIZER, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
-import { compareAndSwap } from "../k8s/cas.js";
 import { isConflict, isNotFound } from "../k8s/errors.js";
 import { PoolClient, readWorkload } from "../k8s/resources.js";
 import type { ReconcileMetrics } from "../metrics/reconcile.js";
 import { poolCounts, subnetCountsOf } from "../reservation/counts.js";
 import { LedgerFormatError } from "../reservation/ledger.js";
+import type { AllocationWriter } from "../reservation/allocations.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import type { ReservedIPs } from "../reservation/reserved-ips.js";
 import { reserve } from "../reservation/reserve.js";
-import { decideRelease } from "../agent/claim.js";
 import { settlePool } from "../webhook/validate-resources.js";
 import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "./auto-pools.js";
 import { Sightings } from "./grace.js";
 import { type StaleClaim, applyTrims, staleClaims } from "./ledger-sweep.js";
 import { decidePoolDeletion, withDeletingCondition } from "./pool-deletion.js";
-import { type HolderView, type Snapshot, holderGone, parseHolder, takeSnapshot } from "./snapshot.js";
+import { type HolderView, holderGone, parseHolder } from "../api/holders.js";
+import { type Snapshot, takeSnapshot } from "./snapshot.js";
 
 export interface ReconcilerDeps {
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
   custom: k8s.CustomObjectsApi;
   stores: LedgerStores;
+  allocations: AllocationWriter;
   reserved: ReservedIPs;
   metrics: ReconcileMetrics;
   log: { info(o: object, m: string): void; error(o: object, m: string): void };
@@ -174,13 +175,7 @@ export class Reconciler {
       if (!holderGone(holder, s) || !this.sightings.missing(`holder/${name}/${holder}`, now)) continue;
       const why = holderGone(holder, await this.freshView(holder));
       if (!why) continue;
-      let released = false;
-      await compareAndSwap(`SpiderIPPool "${name}" allocations`, async () => {
-        const next = decideRelease(await this.pools.get(name), holder);
-        if (next) await this.pools.replaceStatus(next);
-        released = !!next;
-      });
-      if (released) this.done("release_allocation", { pool: name, holder }, `released the addresses of "${holder}": ${why}`);
+      if (await this.d.allocations.release(name, holder)) this.done("release_allocation", { pool: name, holder }, `released the addresses of "${holder}": ${why}`);
     }
   }
 

@@ -6,7 +6,8 @@ import { conflictLabel } from "../metrics/cas.js";
 import type { WebhookMetrics } from "../metrics/webhook.js";
 import { LedgerStores } from "../reservation/ledger-store.js";
 import { ReservedIPs } from "../reservation/reserved-ips.js";
-import { type AdmissionRequest, type Verdict, allow } from "../webhook/admission.js";
+import type { AdmissionRequest } from "../webhook/admission.js";
+import { type Verdict, allow } from "../api/verdict.js";
 import { decideAddressSpecDefaults } from "../webhook/mutate-address-spec.js";
 import { admitWorkload } from "../webhook/mutate-workload.js";
 import { admitSpiderResource } from "../webhook/validate-resources.js";
@@ -17,6 +18,8 @@ export interface Admitters {
   /** Shared with the reconcilers: one ledger cache and one group-commit lane per ledger in the process. */
   stores: LedgerStores;
   reserved: ReservedIPs;
+  /** Compare-and-swap settings whose conflicts count in pinpool_cas_conflicts_total. */
+  cas: CasOptions;
   clients: { core: k8s.CoreV1Api; apps: k8s.AppsV1Api; custom: k8s.CustomObjectsApi };
 }
 
@@ -33,6 +36,7 @@ export function buildAdmitters(kc: k8s.KubeConfig, o: { namespace: string; ledge
   return {
     stores,
     reserved,
+    cas,
     clients: { core, apps, custom },
     validate: (req) => admitSpiderResource(req, stores),
     mutate: (req) => (req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps, reserved }) : Promise.resolve(allow(decideAddressSpecDefaults(req)))),

@@ -2,7 +2,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { GROUP, PLURAL, type SpiderIPPool, type SpiderReservedIP, VERSION } from "../api/types.js";
 import type { WorkloadRef } from "../api/names.js";
-import type { WorkloadObject } from "../reservation/plan.js";
+import type { WorkloadObject } from "../api/names.js";
 import { isNotFound } from "./errors.js";
 
 export class PoolClient {

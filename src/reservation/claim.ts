@@ -7,8 +7,7 @@ import type { WorkloadRef } from "../api/names.js";
 import { familyName } from "../ip/address.js";
 import { formatCidr } from "../ip/cidr.js";
 import { RangeSet } from "../ip/range-set.js";
-import { allow, deny } from "../webhook/admission.js";
-import type { Outcome } from "../webhook/outcome.js";
+import { allow, deny, type Outcome } from "../api/verdict.js";
 import type { SubnetLedger } from "./ledger.js";
 import type { PoolPlan } from "./plan.js";
 

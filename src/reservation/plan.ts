@@ -11,7 +11,7 @@ import {
   parseReclaim,
   parseSubnetAnnotations,
 } from "../api/annotations.js";
-import { type WorkloadRef, autoPoolName } from "../api/names.js";
+import { type WorkloadRef, type WorkloadShape, autoPoolName } from "../api/names.js";
 
 export interface PoolPlan {
   name: string;
@@ -30,17 +30,6 @@ export interface ReservationPlan {
   pools: PoolPlan[];
   /** The pod-template annotation naming the reserved pools (byte-identical for the same pools). */
   annotation: string;
-}
-
-export interface WorkloadShape {
-  replicas?: number;
-  strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string } };
-}
-
-/** A Deployment or StatefulSet as the webhook and the reconcilers read it. */
-export interface WorkloadObject {
-  metadata?: { name?: string; generateName?: string; namespace?: string; uid?: string; deletionTimestamp?: Date | string };
-  spec?: WorkloadShape & { template?: { metadata?: { annotations?: Record<string, string> } } };
 }
 
 /**

@@ -13,7 +13,7 @@ import { compareAndSwap } from "../k8s/cas.js";
 import { apiMessage, isConflict } from "../k8s/errors.js";
 import { PoolClient } from "../k8s/resources.js";
 import type { ReservedIPs } from "./reserved-ips.js";
-import { type Verdict, allow, deny } from "../webhook/admission.js";
+import { type Verdict, allow, deny } from "../api/verdict.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
 import type { LedgerStores, SubnetState } from "./ledger-store.js";

@@ -3,7 +3,7 @@
  * gets an error naming the field, the value and what is allowed) and the one builder of
  * responses (uid echoed; patch and patchType both or neither).
  */
-import type { Operation } from "fast-json-patch";
+import type { Verdict } from "../api/verdict.js";
 
 export type AdmissionOperation = "CREATE" | "UPDATE" | "DELETE" | "CONNECT";
 
@@ -28,20 +28,6 @@ export interface AdmissionRequest {
   oldObject: Record<string, unknown> | null;
   dryRun: boolean;
 }
-
-/** What a decision says; the builder turns it into the wire form. */
-export type Verdict =
-  | { allowed: true; patch?: Operation[]; warnings?: string[] }
-  | { allowed: false; code: number; message: string; reason?: string };
-
-export const allow = (patch?: Operation[], warnings?: string[]): Verdict => ({
-  allowed: true,
-  ...(patch && patch.length > 0 ? { patch } : {}),
-  ...(warnings && warnings.length > 0 ? { warnings } : {}),
-});
-
-/** A denial the user must fix (403 Forbidden, as kubectl shows "is forbidden"). */
-export const deny = (message: string, code = 403): Verdict => ({ allowed: false, code, message });
 
 export class AdmissionFormatError extends Error {
   override name = "AdmissionFormatError";

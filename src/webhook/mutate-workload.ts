@@ -5,11 +5,12 @@
 import type * as k8s from "@kubernetes/client-node";
 import jsonPatch, { type Operation } from "fast-json-patch";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
-import type { WorkloadRef } from "../api/names.js";
-import { type ReservationPlan, type WorkloadObject, planReservation } from "../reservation/plan.js";
+import type { WorkloadObject, WorkloadRef } from "../api/names.js";
+import { type ReservationPlan, planReservation } from "../reservation/plan.js";
 import { readWorkload } from "../k8s/resources.js";
 import { type ReserveDeps, reserve } from "../reservation/reserve.js";
-import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
+import type { AdmissionRequest } from "./admission.js";
+import { type Verdict, allow, deny } from "../api/verdict.js";
 
 const KINDS: Record<string, WorkloadRef["kind"]> = { deployments: "Deployment", statefulsets: "StatefulSet" };
 

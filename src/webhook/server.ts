@@ -7,7 +7,8 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { WebhookMetrics } from "../metrics/webhook.js";
-import { type AdmissionRequest, AdmissionFormatError, type Verdict, buildAdmissionReview, parseAdmissionReview } from "./admission.js";
+import { type AdmissionRequest, AdmissionFormatError, buildAdmissionReview, parseAdmissionReview } from "./admission.js";
+import type { Verdict } from "../api/verdict.js";
 
 /** Decides one parsed request; throws only for failures that are not the user's (API down, …). */
 export type Admit = (req: AdmissionRequest) => Promise<Verdict>;

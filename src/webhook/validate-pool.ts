@@ -10,8 +10,8 @@ import { AllocationRecord } from "../ip/allocation-record.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { RangeSet } from "../ip/range-set.js";
 import type { ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
-import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
-import { type Outcome, nameList } from "./outcome.js";
+import type { AdmissionRequest } from "./admission.js";
+import { type Verdict, allow, deny, type Outcome, nameList } from "../api/verdict.js";
 import { checkAddressSpec, checkAffinities, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 export interface PreparedPool {

@@ -3,7 +3,8 @@ import type { SpiderReservedIP } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { parseIPList } from "../ip/ip-list.js";
 import { reservedIPFamily } from "../reservation/reserved-ips.js";
-import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
+import type { AdmissionRequest } from "./admission.js";
+import { type Verdict, allow, deny } from "../api/verdict.js";
 
 export function decideReservedIP(req: AdmissionRequest): Verdict {
   if (req.operation === "DELETE") return allow();

@@ -1,6 +1,7 @@
 /** Validating admission of the Spider resources: pure decisions run inside ledger compare-and-swaps. */
 import type { LedgerStores } from "../reservation/ledger-store.js";
-import { type AdmissionRequest, type Verdict, allow, deny } from "./admission.js";
+import type { AdmissionRequest } from "./admission.js";
+import { type Verdict, allow, deny } from "../api/verdict.js";
 import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool } from "./validate-pool.js";
 import { decideReservedIP } from "./validate-reserved-ip.js";
 import { decideSubnet } from "./validate-subnet.js";

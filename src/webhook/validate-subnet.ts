@@ -5,9 +5,9 @@
  */
 import type { SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
-import { type AdmissionRequest, allow, deny } from "./admission.js";
+import type { AdmissionRequest } from "./admission.js";
+import { allow, deny, type Outcome, nameList } from "../api/verdict.js";
 import { type ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
-import { type Outcome, nameList } from "./outcome.js";
 import { checkAddressSpec, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {

@@ -8,7 +8,7 @@ import tls from "node:tls";
 import { expect } from "chai";
 import { repoRoot, waitFor } from "../../scripts/cluster/local.js";
 import { WebhookMetrics } from "../../src/metrics/webhook.js";
-import { allow } from "../../src/webhook/admission.js";
+import { allow } from "../../src/api/verdict.js";
 import { buildWebhookServer } from "../../src/webhook/server.js";
 import { loadReview } from "../fixtures/load.js";
 

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import type * as k8s from "@kubernetes/client-node";
 import { candidatePools } from "../../../src/agent/candidates.js";
-import { decideClaim, decideRelease } from "../../../src/agent/claim.js";
+import { decideClaim } from "../../../src/agent/claim.js";
+import { decideRelease } from "../../../src/reservation/allocations.js";
 import { podFacts } from "../../../src/agent/pod.js";
 import { CniError, parseCniRequest } from "../../../src/agent/protocol.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "../../../src/controller/auto-pools.js";
-import type { WorkloadObject } from "../../../src/reservation/plan.js";
+import type { WorkloadObject } from "../../../src/api/names.js";
 import { LABEL } from "../../../src/api/labels.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
 import { autoPoolName } from "../../../src/api/names.js";

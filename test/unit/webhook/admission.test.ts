@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { AdmissionFormatError, allow, buildAdmissionReview, deny, parseAdmissionReview } from "../../../src/webhook/admission.js";
+import { AdmissionFormatError, buildAdmissionReview, parseAdmissionReview } from "../../../src/webhook/admission.js";
+import { allow, deny } from "../../../src/api/verdict.js";
 import { loadReview } from "../../fixtures/load.js";
 
 describe("webhook/admission codec", () => {

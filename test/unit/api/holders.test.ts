@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { type HolderView, holderGone, parseHolder } from "../../../src/controller/snapshot.js";
+import { type HolderView, holderGone, ordinalKept, parseHolder } from "../../../src/api/holders.js";
 
 function view(o: { pods?: Array<[string, string | undefined]>; nodes?: string[]; sets?: Array<[string, number, boolean?]>; terminating?: string[] }): HolderView {
   return {
@@ -40,5 +40,16 @@ describe("controller/snapshot holderGone", () => {
     expect(holderGone("default/web/0", view({ sets: [["default/web", 3, true]] }))).to.be.a("string");
     expect(holderGone("default/web/0", view({ sets: [["default/web", 3]], terminating: ["default"] }))).to.be.a("string");
     expect(holderGone("default/web/0", view({}))).to.be.a("string");
+  });
+});
+
+describe("ordinalKept (the rule the agent's DEL and the controller's GC share)", () => {
+  const set = (replicas: number, deleting = false): k8s.V1StatefulSet => ({ metadata: { name: "web", ...(deleting ? { deletionTimestamp: new Date() } : {}) }, spec: { replicas } as k8s.V1StatefulSetSpec });
+  it("keeps ordinals below replicas of a live set in a live namespace, and no other", () => {
+    expect(ordinalKept(set(3), false, 2)).to.equal(true);
+    expect(ordinalKept(set(3), false, 3)).to.equal(false);
+    expect(ordinalKept(set(3, true), false, 0)).to.equal(false);
+    expect(ordinalKept(set(3), true, 0)).to.equal(false);
+    expect(ordinalKept(undefined, false, 0)).to.equal(false);
   });
 });
