@@ -13,7 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { parseAddressSpec } from "../../src/api/address-spec.js";
-import { GROUP, PLURAL, POOL_FINALIZER, VERSION } from "../../src/api/types.js";
+import { GROUP, PLURAL, RELEASE_FINALIZER, VERSION } from "../../src/api/types.js";
 import { parseCidr } from "../../src/ip/cidr.js";
 import { RangeSet } from "../../src/ip/range-set.js";
 import { ClusterLedger, SubnetLedger } from "../../src/reservation/ledger.js";
@@ -126,7 +126,7 @@ async function benchCluster(): Promise<void> {
     await load("DELETE of a pool without pinpool's finalizer (created before pinpool: ledger reads, grouped)", `https://127.0.0.1:${controller.port}/validate`, del, ca, 32);
     // Pools pinpool admitted carry its finalizer: the controller releases them later, so
     // their DELETE needs no API call.
-    (dreq.oldObject as { metadata: { finalizers?: string[] } }).metadata.finalizers = [POOL_FINALIZER];
+    (dreq.oldObject as { metadata: { finalizers?: string[] } }).metadata.finalizers = [RELEASE_FINALIZER];
     await load("DELETE of a pool with pinpool's finalizer (no API call)", `https://127.0.0.1:${controller.port}/validate`, del, ca, 32);
   } finally {
     await core.deleteNamespace({ name: ns });

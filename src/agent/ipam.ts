@@ -15,6 +15,9 @@ import { conflictLabel } from "../metrics/cas.js";
 import type { AgentMetrics } from "../metrics/agent.js";
 import { AllocationWriter } from "../reservation/allocations.js";
 import { ReservedIPs } from "../reservation/reserved-ips.js";
+import { type Shared, SharedAddresses } from "../reservation/shared-addresses.js";
+import { PoolClient } from "../k8s/resources.js";
+import { nameList } from "../api/verdict.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, decideClaim } from "./claim.js";
 import { type PodFacts, podFacts } from "./pod.js";
@@ -29,6 +32,7 @@ interface Claimed {
 export class Ipam {
   private readonly allocations: AllocationWriter;
   private readonly reserved: ReservedIPs;
+  private readonly shared: SharedAddresses;
 
   constructor(
     private readonly core: k8s.CoreV1Api,
@@ -39,6 +43,7 @@ export class Ipam {
   ) {
     this.allocations = new AllocationWriter(custom, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) });
     this.reserved = new ReservedIPs(custom);
+    this.shared = new SharedAddresses(new PoolClient(custom));
   }
 
   private async readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
@@ -85,12 +90,24 @@ export class Ipam {
     const reserved = (await this.reserved.sets())[family];
     const refusals: string[] = [];
     let exhausted: { name: string; size: bigint; holders: number } | undefined;
+    let conflict: { name: string; shared: Shared } | undefined;
     for (const name of names) {
-      const d = await this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => decideClaim(pool, name, family, facts, reserved));
+      // Never hand out an address another pool holds too (a conflict made with the webhooks off).
+      const shared = await this.shared.of(name, family);
+      const unavailable = shared.addresses.isEmpty ? reserved : reserved.union(shared.addresses);
+      const d = await this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => decideClaim(pool, name, family, facts, unavailable));
       if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
-      if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
+      if (d.kind === "exhausted" && !shared.addresses.isEmpty) conflict ??= { name, shared };
+      else if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
       else refusals.push(d.reason);
+    }
+    if (conflict) {
+      throw new CniError(
+        CNI_CODE.addressConflict,
+        `SpiderIPPool "${conflict.name}" shares ${conflict.shared.addresses.toString()} with SpiderIPPool ${nameList(conflict.shared.with)}`,
+        `pinpool hands out none of the shared addresses and the pool's other addresses are held; pod ${facts.namespace}/${facts.name} gets none. Remove the shared addresses from one of the pools (see their Conflict condition)`,
+      );
     }
     if (exhausted) {
       throw new CniError(

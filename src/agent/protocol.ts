@@ -14,6 +14,8 @@ export const CNI_CODE = {
   badAnnotation: 100,
   noPool: 101,
   poolExhausted: 102,
+  /** The pool's free addresses are all shared with another pool (a conflict an operator must resolve). */
+  addressConflict: 103,
 } as const;
 
 export class CniError extends Error {

@@ -62,6 +62,7 @@ export interface SpiderSubnet {
     controlledIPPools?: string;
     totalIPCount?: number;
     allocatedIPCount?: number;
+    conditions?: Condition[];
   };
 }
 
@@ -148,7 +149,9 @@ export const PLURAL = {
 } as const;
 
 /**
- * pinpool's finalizer on SpiderIPPools: deleting a pool waits until no pod holds its
- * addresses, then the controller gives its addresses back to the ledgers and removes it.
+ * pinpool's finalizer on SpiderIPPools and SpiderSubnets. Admission never frees an address
+ * (a review's content proves nothing: it can be forged, or refused by a later step);
+ * deleting waits until the object's addresses are unused (no pod holds a pool's address, no
+ * pool lies in a subnet), then the controller releases its ledger claims and removes this.
  */
-export const POOL_FINALIZER = "pinpool.io/release-addresses";
+export const RELEASE_FINALIZER = "pinpool.io/release-addresses";

@@ -5,7 +5,7 @@
  * objects once they have outlived the grace period (see Sightings).
  */
 import { parseAddressSpec } from "../api/address-spec.js";
-import { type AddressSpec, type ObjectMeta, POOL_FINALIZER } from "../api/types.js";
+import { type AddressSpec, type ObjectMeta, RELEASE_FINALIZER } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { RangeSet } from "../ip/range-set.js";
 
@@ -13,6 +13,8 @@ export interface StaleClaim {
   name: string;
   /** The claim as it stood when judged; the write happens only if it still stands so. */
   claim: RangeSet;
+  /** Its revision when judged: a claim written again since (even unchanged) is left alone. */
+  rev?: number;
   /** What the ledger keeps of it (empty: the entry goes). */
   keep: RangeSet;
   why: string;
@@ -23,19 +25,20 @@ export interface StaleClaim {
  * cluster ledger's subnet entries) of kind `kind`, for messages.
  */
 export function staleClaims(
-  claims: Iterable<readonly [string, { addresses: RangeSet }]>,
+  claims: Iterable<readonly [string, { addresses: RangeSet; rev?: number }]>,
   stored: Map<string, { metadata: ObjectMeta; spec: AddressSpec }>,
   kind: "SpiderIPPool" | "SpiderSubnet" = "SpiderIPPool",
 ): StaleClaim[] {
   const out: StaleClaim[] = [];
-  for (const [name, { addresses }] of claims) {
+  for (const [name, { addresses, rev }] of claims) {
+    const judged = { name, claim: addresses, ...(rev ? { rev } : {}) };
     const pool = stored.get(name);
     if (!pool) {
-      out.push({ name, claim: addresses, keep: RangeSet.empty(addresses.family), why: `no ${kind} "${name}" exists` });
+      out.push({ ...judged, keep: RangeSet.empty(addresses.family), why: `no ${kind} "${name}" exists` });
       continue;
     }
     // Its finalizer releases a deleting pool's claim once its pods are gone.
-    if (pool.metadata.deletionTimestamp && pool.metadata.finalizers?.includes(POOL_FINALIZER)) continue;
+    if (pool.metadata.deletionTimestamp && pool.metadata.finalizers?.includes(RELEASE_FINALIZER)) continue;
     let held: RangeSet;
     try {
       held = parseAddressSpec(pool.spec).addresses;
@@ -45,13 +48,13 @@ export function staleClaims(
     }
     if (held.containsSet(addresses)) continue;
     const keep = addresses.intersection(held);
-    out.push({ name, claim: addresses, keep, why: `${kind} "${name}" holds only ${keep.isEmpty ? "none" : keep.toString()} of ${addresses.toString()}` });
+    out.push({ ...judged, keep, why: `${kind} "${name}" holds only ${keep.isEmpty ? "none" : keep.toString()} of ${addresses.toString()}` });
   }
   return out;
 }
 
 /** How to read and change one kind of ledger, so one trim routine serves both kinds. */
-export interface LedgerOps<L, C extends { addresses: RangeSet }> {
+export interface LedgerOps<L, C extends { addresses: RangeSet; rev?: number }> {
   get(ledger: L, name: string): C | undefined;
   without(ledger: L, name: string): L;
   with(ledger: L, name: string, claim: C): L;
@@ -62,12 +65,12 @@ export interface LedgerOps<L, C extends { addresses: RangeSet }> {
  * changed since it was judged is left alone (it is judged again at the next sweep).
  * Returns the trimmed ledger and the trims that applied.
  */
-export function applyTrims<L, C extends { addresses: RangeSet }>(ledger: L, trims: StaleClaim[], ops: LedgerOps<L, C>): { ledger: L; applied: StaleClaim[] } {
+export function applyTrims<L, C extends { addresses: RangeSet; rev?: number }>(ledger: L, trims: StaleClaim[], ops: LedgerOps<L, C>): { ledger: L; applied: StaleClaim[] } {
   let next = ledger;
   const applied: StaleClaim[] = [];
   for (const t of trims) {
     const current = ops.get(next, t.name);
-    if (!current?.addresses.equals(t.claim)) continue;
+    if (!current?.addresses.equals(t.claim) || current.rev !== t.rev) continue;
     next = t.keep.isEmpty ? ops.without(next, t.name) : ops.with(next, t.name, { ...current, addresses: t.keep });
     applied.push(t);
   }

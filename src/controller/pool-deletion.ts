@@ -4,7 +4,7 @@
  * holds no claim: its finalizer just goes.
  */
 import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
-import { type Condition, POOL_FINALIZER, type SpiderIPPool } from "../api/types.js";
+import { RELEASE_FINALIZER, type SpiderIPPool } from "../api/types.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { AddressError } from "../ip/address.js";
 import { nameList } from "../api/verdict.js";
@@ -14,7 +14,7 @@ export const DELETING_CONDITION = "Deleting";
 export type DeletionStep = { kind: "none" } | { kind: "wait"; allocated: number; message: string } | { kind: "release"; spec?: ParsedAddressSpec };
 
 export function decidePoolDeletion(pool: SpiderIPPool): DeletionStep {
-  if (!pool.metadata.deletionTimestamp || !pool.metadata.finalizers?.includes(POOL_FINALIZER)) return { kind: "none" };
+  if (!pool.metadata.deletionTimestamp || !pool.metadata.finalizers?.includes(RELEASE_FINALIZER)) return { kind: "none" };
   let spec: ParsedAddressSpec;
   try {
     spec = parseAddressSpec(pool.spec);
@@ -30,12 +30,4 @@ export function decidePoolDeletion(pool: SpiderIPPool): DeletionStep {
     allocated: record.count,
     message: `waiting for ${record.count} allocated addresses to be released (held by ${nameList(holders, 3)}); the pool is deleted when their pods are gone`,
   };
-}
-
-/** The pool's conditions with Deleting set to `message` (unchanged when it already says so). */
-export function withDeletingCondition(conditions: Condition[] | undefined, message: string, now: Date): Condition[] | undefined {
-  const current = conditions?.find((c) => c.type === DELETING_CONDITION);
-  if (current?.status === "True" && current.message === message) return undefined;
-  const condition: Condition = { type: DELETING_CONDITION, status: "True", reason: "AddressesInUse", message, lastTransitionTime: now.toISOString() };
-  return [...(conditions ?? []).filter((c) => c.type !== DELETING_CONDITION), condition];
 }

@@ -9,23 +9,26 @@
 import type * as k8s from "@kubernetes/client-node";
 import { parseAddressSpec } from "../api/address-spec.js";
 import { LABEL } from "../api/labels.js";
-import { GROUP, PLURAL, POOL_FINALIZER, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
+import { GROUP, PLURAL, RELEASE_FINALIZER, type SpiderEndpoint, type SpiderIPPool, type SpiderSubnet, VERSION } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
-import { isConflict, isNotFound } from "../k8s/errors.js";
-import { PoolClient, readWorkload } from "../k8s/resources.js";
+import { PoolClient, SubnetClient, readWorkload } from "../k8s/resources.js";
 import type { ReconcileMetrics } from "../metrics/reconcile.js";
 import { poolCounts, subnetCountsOf } from "../reservation/counts.js";
 import { LedgerFormatError } from "../reservation/ledger.js";
 import type { AllocationWriter } from "../reservation/allocations.js";
+import { releasePoolClaims, releaseSubnetClaim } from "../reservation/release.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import type { ReservedIPs } from "../reservation/reserved-ips.js";
 import { reserve } from "../reservation/reserve.js";
-import { settlePool } from "../webhook/validate-resources.js";
 import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "./auto-pools.js";
 import { Sightings } from "./grace.js";
-import { type StaleClaim, applyTrims, staleClaims } from "./ledger-sweep.js";
-import { decidePoolDeletion, withDeletingCondition } from "./pool-deletion.js";
+import { withCondition } from "./conditions.js";
+import { orUndefined, recordEvent, unlessRaced } from "./effects.js";
+import { LedgerReconciler } from "./ledger-reconciler.js";
+import type { StaleClaim } from "./ledger-sweep.js";
+import { DELETING_CONDITION, decidePoolDeletion } from "./pool-deletion.js";
+import { decideSubnetDeletion } from "./subnet-deletion.js";
 import { type HolderView, holderGone, parseHolder } from "../api/holders.js";
 import { type Snapshot, takeSnapshot } from "./snapshot.js";
 
@@ -47,29 +50,12 @@ export interface ReconcilerTiming {
   intervalMs: number;
 }
 
-async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
-}
-
-/** Runs `write`; a 409 or 404 (someone else changed or deleted the object) leaves it to the next sweep. */
-async function unlessRaced(write: Promise<unknown>): Promise<boolean> {
-  try {
-    await write;
-    return true;
-  } catch (e) {
-    if (isConflict(e) || isNotFound(e)) return false;
-    throw e;
-  }
-}
-
 export class Reconciler {
   private readonly sightings: Sightings;
   private readonly pools: PoolClient;
+  private readonly subnets: SubnetClient;
+  private readonly ledgers: LedgerReconciler;
+  private conflicts = 0;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private active = false;
@@ -80,6 +66,13 @@ export class Reconciler {
   ) {
     this.sightings = new Sightings(timing.graceMs);
     this.pools = new PoolClient(d.custom);
+    this.subnets = new SubnetClient(d.custom);
+    this.ledgers = new LedgerReconciler({
+      ...d,
+      ripe: (ledger, claims, now) => this.ripe(ledger, claims, now),
+      done: (action, fields, message) => this.done(action, fields, message),
+      guarded: (step, name, act) => this.guarded(step, name, act),
+    });
   }
 
   start(): void {
@@ -115,11 +108,17 @@ export class Reconciler {
     const endTimer = this.d.metrics.sweepDuration.startTimer();
     const s = await takeSnapshot(this.d);
     const now = Date.now();
+    await this.each("finalizers", [...s.pools, ...s.subnets], (o) => this.ensureFinalizer(o));
     await this.each("allocations", s.pools, (p) => this.releaseGoneHolders(p, s, now));
     await this.each("pool-deletion", s.pools, (p) => this.settleDeletion(p));
+    await this.each("subnet-deletion", s.subnets, (x) => this.settleSubnetDeletion(x, s));
     await this.each("auto-pool", s.pools, (p) => this.reconcileAutoPool(p, s, now));
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
-    await this.guarded("ledgers", undefined, () => this.trimLedgers(s, now));
+    await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
+    await this.guarded("ledgers", undefined, () => this.ledgers.repair(s));
+    await this.guarded("conflicts", undefined, async () => {
+      this.conflicts = await this.ledgers.showConflicts(s);
+    });
     this.exportGauges(s);
     this.sightings.endSweep();
     endTimer();
@@ -187,35 +186,54 @@ export class Reconciler {
     if (!pool) return;
     const step = decidePoolDeletion(pool);
     if (step.kind === "wait") {
-      const conditions = withDeletingCondition(pool.status?.conditions, step.message, new Date());
+      const conditions = withCondition(pool.status?.conditions, DELETING_CONDITION, "AddressesInUse", step.message, new Date());
       if (!conditions) return;
-      if (await unlessRaced(this.pools.replaceStatus({ ...pool, status: { ...pool.status, conditions } }))) await this.poolEvent(pool, "WaitingForPods", step.message);
+      if (await unlessRaced(this.pools.replaceStatus({ ...pool, status: { ...pool.status, conditions } }))) {
+        await recordEvent(this.d.core, pool, { reason: "WaitingForPods", message: step.message, type: "Normal" });
+      }
       return;
     }
     if (step.kind !== "release") return;
-    if (step.spec) await settlePool({ name, operation: "DELETE", spec: step.spec }, this.d.stores, false);
-    const finalizers = (pool.metadata.finalizers ?? []).filter((f) => f !== POOL_FINALIZER);
+    if (step.spec) await releasePoolClaims(this.d.stores, name, step.spec);
+    const finalizers = (pool.metadata.finalizers ?? []).filter((f) => f !== RELEASE_FINALIZER);
     if (await unlessRaced(this.pools.replace({ ...pool, metadata: { ...pool.metadata, finalizers } }))) {
       this.done("release_pool", { pool: name }, "released the deleted pool's addresses to its ledgers and removed its finalizer");
     }
   }
 
-  private async poolEvent(pool: SpiderIPPool, reason: string, message: string): Promise<void> {
-    const now = new Date();
-    await this.d.core.createNamespacedEvent({
-      namespace: "default", // events about cluster-scoped objects live in "default", as kubectl describe expects
-      body: {
-        metadata: { generateName: `${pool.metadata.name}.` },
-        involvedObject: { apiVersion: pool.apiVersion, kind: "SpiderIPPool", name: pool.metadata.name, uid: pool.metadata.uid },
-        reason,
-        message,
-        type: "Normal",
-        source: { component: "pinpool-controller" },
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-      },
-    });
+  /**
+   * Pools and subnets written while the webhooks were off (break glass, a restore) lack
+   * pinpool's finalizer: without it their claims would only be trimmed after the grace
+   * period once they are gone, and a pool's deletion would not wait for its pods.
+   */
+  private async ensureFinalizer(o: SpiderIPPool | SpiderSubnet): Promise<void> {
+    if (o.metadata.deletionTimestamp || o.metadata.finalizers?.includes(RELEASE_FINALIZER)) return;
+    const metadata = { ...o.metadata, finalizers: [...(o.metadata.finalizers ?? []), RELEASE_FINALIZER] };
+    const written = o.kind === "SpiderSubnet" ? this.subnets.replace({ ...o, metadata }) : this.pools.replace({ ...o, metadata });
+    if (await unlessRaced(written)) this.done("add_finalizer", { [o.kind]: o.metadata.name }, `added the finalizer ${RELEASE_FINALIZER}`);
+  }
+
+  /** A deleted subnet: says which pools it waits for, or releases its cluster-ledger claim and its finalizer. */
+  private async settleSubnetDeletion(snapshotSubnet: SpiderSubnet, s: Snapshot): Promise<void> {
+    if (decideSubnetDeletion(snapshotSubnet, s.pools).kind === "none") return;
+    const name = snapshotSubnet.metadata.name as string;
+    const subnet = await this.subnets.get(name);
+    if (!subnet) return;
+    // Fresh pools: one admitted since the snapshot must keep the subnet.
+    const step = decideSubnetDeletion(subnet, await this.pools.list());
+    if (step.kind === "wait") {
+      const conditions = withCondition(subnet.status?.conditions, DELETING_CONDITION, "PoolsInSubnet", step.message, new Date());
+      if (conditions && (await unlessRaced(this.subnets.replaceStatus({ ...subnet, status: { ...subnet.status, conditions } })))) {
+        await recordEvent(this.d.core, subnet, { reason: "WaitingForPools", message: step.message, type: "Normal" });
+      }
+      return;
+    }
+    if (step.kind !== "release") return;
+    await releaseSubnetClaim(this.d.stores, name);
+    const finalizers = (subnet.metadata.finalizers ?? []).filter((f) => f !== RELEASE_FINALIZER);
+    if (await unlessRaced(this.subnets.replace({ ...subnet, metadata: { ...subnet.metadata, finalizers } }))) {
+      this.done("release_subnet", { subnet: name }, "released the deleted subnet's claim in the cluster ledger and removed its finalizer");
+    }
   }
 
   private async reconcileAutoPool(pool: SpiderIPPool, s: Snapshot, now: number): Promise<void> {
@@ -269,50 +287,13 @@ export class Reconciler {
 
   /** Claims that stayed beyond their stored pools (or subnets) for the grace period. */
   private ripe(ledger: string, claims: StaleClaim[], now: number): StaleClaim[] {
-    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}`, now));
-  }
-
-  private async trimLedgers(s: Snapshot, now: number): Promise<void> {
-    const stored = new Map(s.pools.map((p) => [p.metadata.name as string, p]));
-    const { ledger: cluster } = await this.d.stores.readCluster();
-    // A subnet's own entry in the cluster ledger is stale when the SpiderSubnet does not exist.
-    const subnets = new Map(s.subnets.map((x) => [x.metadata.name as string, x]));
-    const clusterTrims = [
-      ...this.ripe("cluster-pools", staleClaims(cluster.pools, stored), now).map((t) => ({ section: "pools" as const, t })),
-      ...this.ripe("cluster-subnets", staleClaims(cluster.subnets, subnets, "SpiderSubnet"), now).map((t) => ({ section: "subnets" as const, t })),
-    ];
-    if (clusterTrims.length) {
-      const { applied } = await this.d.stores.updateCluster(false, (l) => {
-        let next = l;
-        const applied: string[] = [];
-        for (const section of ["pools", "subnets"] as const) {
-          const trims = clusterTrims.filter((c) => c.section === section).map((c) => c.t);
-          const out = applyTrims(next, trims, { get: (x, n) => x[section].get(n), without: (x, n) => x.without(section, n), with: (x, n, c) => x.with(section, n, c) });
-          next = out.ledger;
-          applied.push(...out.applied.map((t) => `${section} "${t.name}": ${t.why}`));
-        }
-        return next === l ? { applied } : { write: next, applied };
-      });
-      for (const what of applied) this.done("trim_ledger", { ledger: "cluster" }, `trimmed the cluster ledger's ${what}`);
-    }
-    for (const subnet of s.subnets) {
-      const subnetName = subnet.metadata.name as string;
-      await this.guarded("ledgers", subnetName, async () => {
-        const trims = this.ripe(`subnet/${subnetName}`, staleClaims(this.d.stores.parsedSubnet(subnet).ledger.pools, stored), now);
-        if (!trims.length) return;
-        const { applied } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
-          if (!state) return { applied: [] };
-          const out = applyTrims(state.ledger, trims, { get: (x, n) => x.pools.get(n), without: (x, n) => x.without(n), with: (x, n, c) => x.with(n, c) });
-          return out.ledger === state.ledger ? { applied: out.applied } : { write: out.ledger, applied: out.applied };
-        });
-        for (const t of applied) this.done("trim_ledger", { ledger: subnetName }, `trimmed SpiderSubnet "${subnetName}"'s ledger: ${t.why}`);
-      });
-    }
+    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now));
   }
 
   private exportGauges(s: Snapshot): void {
     const m = this.d.metrics;
     m.clearGauges();
+    m.conflicts.set(this.conflicts);
     const subnetByCidr = new Map<string, string>();
     for (const subnet of s.subnets) {
       const name = subnet.metadata.name as string;

@@ -1,36 +1,58 @@
 /** Typed access to the cluster-scoped Spider resources through the CustomObjects API. */
 import type * as k8s from "@kubernetes/client-node";
-import { GROUP, PLURAL, type SpiderIPPool, type SpiderReservedIP, VERSION } from "../api/types.js";
+import { GROUP, PLURAL, type SpiderIPPool, type SpiderReservedIP, type SpiderSubnet, VERSION } from "../api/types.js";
 import type { WorkloadRef } from "../api/names.js";
 import type { WorkloadObject } from "../api/names.js";
 import { isNotFound } from "./errors.js";
 
-export class PoolClient {
-  constructor(private readonly custom: k8s.CustomObjectsApi) {}
+/** Typed CAS access to one kind of cluster-scoped Spider object. */
+export class SpiderClient<T extends { metadata: { name?: string } }> {
+  private readonly base: { group: string; version: string; plural: string };
 
-  private readonly base = { group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool };
+  constructor(
+    private readonly custom: k8s.CustomObjectsApi,
+    plural: string,
+  ) {
+    this.base = { group: GROUP, version: VERSION, plural };
+  }
 
-  async get(name: string): Promise<SpiderIPPool | undefined> {
+  async get(name: string): Promise<T | undefined> {
     try {
-      return (await this.custom.getClusterCustomObject({ ...this.base, name })) as SpiderIPPool;
+      return (await this.custom.getClusterCustomObject({ ...this.base, name })) as T;
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
     }
   }
 
-  async create(pool: SpiderIPPool): Promise<SpiderIPPool> {
-    return (await this.custom.createClusterCustomObject({ ...this.base, body: pool })) as SpiderIPPool;
+  async list(): Promise<T[]> {
+    return ((await this.custom.listClusterCustomObject(this.base)) as { items: T[] }).items;
   }
 
-  /** Replaces the spec; the object's resourceVersion makes it a compare-and-swap. */
-  async replace(pool: SpiderIPPool): Promise<SpiderIPPool> {
-    return (await this.custom.replaceClusterCustomObject({ ...this.base, name: pool.metadata.name as string, body: pool })) as SpiderIPPool;
+  async create(object: T): Promise<T> {
+    return (await this.custom.createClusterCustomObject({ ...this.base, body: object })) as T;
+  }
+
+  /** Replaces the object (spec, metadata); its resourceVersion makes it a compare-and-swap. */
+  async replace(object: T): Promise<T> {
+    return (await this.custom.replaceClusterCustomObject({ ...this.base, name: object.metadata.name as string, body: object })) as T;
   }
 
   /** Replaces the status; the object's resourceVersion makes it a compare-and-swap. */
-  async replaceStatus(pool: SpiderIPPool): Promise<SpiderIPPool> {
-    return (await this.custom.replaceClusterCustomObjectStatus({ ...this.base, name: pool.metadata.name as string, body: pool })) as SpiderIPPool;
+  async replaceStatus(object: T): Promise<T> {
+    return (await this.custom.replaceClusterCustomObjectStatus({ ...this.base, name: object.metadata.name as string, body: object })) as T;
+  }
+}
+
+export class PoolClient extends SpiderClient<SpiderIPPool> {
+  constructor(custom: k8s.CustomObjectsApi) {
+    super(custom, PLURAL.SpiderIPPool);
+  }
+}
+
+export class SubnetClient extends SpiderClient<SpiderSubnet> {
+  constructor(custom: k8s.CustomObjectsApi) {
+    super(custom, PLURAL.SpiderSubnet);
   }
 }
 

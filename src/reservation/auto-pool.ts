@@ -1,7 +1,7 @@
 /** The SpiderIPPool object of an auto pool, built from its plan and its subnet. Pure. */
 import { APP_LABEL, LABEL, cidrLabelValue } from "../api/labels.js";
 import type { WorkloadRef } from "../api/names.js";
-import { API_VERSION, POOL_FINALIZER, type SpiderIPPool, type SpiderSubnet } from "../api/types.js";
+import { API_VERSION, RELEASE_FINALIZER, type SpiderIPPool, type SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { RangeSet } from "../ip/range-set.js";
 import type { ParsedAddressSpec } from "../api/address-spec.js";
@@ -20,7 +20,7 @@ export function autoPoolObject(
     kind: "SpiderIPPool",
     metadata: {
       name: pool.name,
-      finalizers: [POOL_FINALIZER],
+      finalizers: [RELEASE_FINALIZER],
       labels: {
         [LABEL.ownerSubnet]: pool.subnet,
         [LABEL.ownerGV]: "apps_v1",

@@ -8,7 +8,7 @@ import { familyName } from "../ip/address.js";
 import { formatCidr } from "../ip/cidr.js";
 import { RangeSet } from "../ip/range-set.js";
 import { allow, deny, type Outcome } from "../api/verdict.js";
-import type { SubnetLedger } from "./ledger.js";
+import { type SubnetLedger, reclaimed } from "./ledger.js";
 import type { PoolPlan } from "./plan.js";
 
 export interface SubnetView {
@@ -30,14 +30,18 @@ export function unavailable(spec: ParsedAddressSpec, reserved: RangeSet): RangeS
 /**
  * Claims, in the subnet's ledger, at least `pool.size` addresses for `pool`: what it already
  * holds plus the subnet's lowest free addresses. Never shrinks (see shrink in reserve.ts).
- * `why` explains the size in a denial ("replicas 2 + 3").
+ * `why` explains the size in a denial ("replicas 2 + 3"). `reserved`: addresses never taken
+ * (SpiderReservedIPs). `stored` is the pool object's
+ * addresses as read before (undefined: no pool yet): when the claim covers the size but the
+ * pool will grow into it, the claim is still written (its revision bumped), so a concurrent
+ * shrink's release or a trim, decided on the older claim, stands back.
  */
 export function decideClaim(
   workload: WorkloadRef,
   pool: PoolPlan,
   why: string,
   subnet: SubnetView | undefined,
-  reserved: RangeSet,
+  { reserved, stored }: { reserved: RangeSet; stored?: RangeSet },
 ): Outcome<SubnetLedger> & { addresses?: RangeSet } {
   const kind = workload.kind.toLowerCase();
   if (!subnet) {
@@ -52,7 +56,10 @@ export function decideClaim(
   }
   const held = subnet.ledger.pools.get(pool.name);
   const have = held ? Number(held.addresses.size) : 0;
-  if (held && have >= pool.size) return { verdict: allow(), addresses: held.addresses };
+  if (held && have >= pool.size) {
+    if (stored?.containsSet(held.addresses)) return { verdict: allow(), addresses: held.addresses };
+    return { verdict: allow(), addresses: held.addresses, write: subnet.ledger.with(pool.name, reclaimed(held)) };
+  }
   const need = pool.size - have;
   const free = subnet.spec.addresses.lowestFree(subnet.ledger.held.union(unavailable(subnet.spec, reserved)), need);
   if (free.size < BigInt(need)) {
@@ -60,5 +67,5 @@ export function decideClaim(
     return { verdict: deny(`SpiderSubnet "${pool.subnet}" has ${free.size} free addresses; ${kind} "${workload.name}" ${wants}`) };
   }
   const addresses = held ? held.addresses.union(free) : free;
-  return { verdict: allow(), addresses, write: subnet.ledger.with(pool.name, { addresses, application: applicationKey(workload) }) };
+  return { verdict: allow(), addresses, write: subnet.ledger.with(pool.name, reclaimed({ addresses, application: applicationKey(workload), ...(held?.rev ? { rev: held.rev } : {}) })) };
 }

@@ -22,6 +22,21 @@ export interface PoolClaim {
   readonly addresses: RangeSet;
   /** Spiderpool's application key (`apps_v1_Deployment_ns_name`) for auto pools. */
   readonly application?: string;
+  /**
+   * Bumped by every write that claims (even addresses the entry already had), so a release
+   * or trim decided on an older claim sees that it changed and stands back: a grow that
+   * reuses claimed addresses is ordered against a concurrent shrink's release.
+   */
+  readonly rev?: number;
+}
+
+/** `claim` asserted again: the same entry with its revision bumped. */
+export function reclaimed<C extends { rev?: number }>(claim: C): C {
+  return { ...claim, rev: (claim.rev ?? 0) + 1 };
+}
+
+function revOf(v: unknown): { rev?: number } {
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? { rev: v } : {};
 }
 
 export class LedgerFormatError extends Error {
@@ -60,19 +75,19 @@ export class SubnetLedger {
     const raw = parseJsonObject(controlledIPPools, where);
     const pools = new Map<string, PoolClaim>();
     for (const [name, entry] of Object.entries(raw)) {
-      const e = entry as { ips?: unknown; application?: unknown };
+      const e = entry as { ips?: unknown; application?: unknown; rev?: unknown };
       const addresses = parseIPList(family, e?.ips as string[] | undefined, `${where}["${name}"].ips`);
-      pools.set(name, typeof e?.application === "string" ? { addresses, application: e.application } : { addresses });
+      pools.set(name, { addresses, ...(typeof e?.application === "string" ? { application: e.application } : {}), ...revOf(e?.rev) });
     }
     return SubnetLedger.of(family, pools);
   }
 
   /** The JSON string stored in status.controlledIPPools; pool names sorted, so equal ledgers are equal bytes. */
   encode(): string {
-    const out: Record<string, { ips: string[]; application?: string }> = {};
+    const out: Record<string, { ips: string[]; application?: string; rev?: number }> = {};
     for (const name of [...this.pools.keys()].sort()) {
       const claim = this.pools.get(name) as PoolClaim;
-      out[name] = { ips: claim.addresses.toStrings(), ...(claim.application ? { application: claim.application } : {}) };
+      out[name] = { ips: claim.addresses.toStrings(), ...(claim.application ? { application: claim.application } : {}), ...revOf(claim.rev) };
     }
     return JSON.stringify(out);
   }
@@ -103,6 +118,8 @@ export class SubnetLedger {
 export interface RangeClaim {
   readonly cidr: Cidr;
   readonly addresses: RangeSet;
+  /** As PoolClaim.rev. */
+  readonly rev?: number;
 }
 
 type Section = "subnets" | "pools";
@@ -130,9 +147,9 @@ export class ClusterLedger {
     const raw = parseJsonObject(text, where);
     const section = (name: Section): Map<string, RangeClaim> => {
       const out = new Map<string, RangeClaim>();
-      for (const [key, entry] of Object.entries((raw[name] ?? {}) as Record<string, { subnet?: string; ips?: string[] }>)) {
+      for (const [key, entry] of Object.entries((raw[name] ?? {}) as Record<string, { subnet?: string; ips?: string[]; rev?: unknown }>)) {
         const cidr = parseCidr(entry?.subnet as string, `${where} ${name}["${key}"].subnet`);
-        out.set(key, { cidr, addresses: parseIPList(cidr.family, entry?.ips, `${where} ${name}["${key}"].ips`) });
+        out.set(key, { cidr, addresses: parseIPList(cidr.family, entry?.ips, `${where} ${name}["${key}"].ips`), ...revOf(entry?.rev) });
       }
       return out;
     };
@@ -140,11 +157,11 @@ export class ClusterLedger {
   }
 
   encode(): string {
-    const section = (m: OverlayMap<string, RangeClaim>): Record<string, { subnet: string; ips: string[] }> =>
+    const section = (m: OverlayMap<string, RangeClaim>): Record<string, { subnet: string; ips: string[]; rev?: number }> =>
       Object.fromEntries(
         [...m.keys()].sort().map((k) => {
           const c = m.get(k) as RangeClaim;
-          return [k, { subnet: formatCidr(c.cidr), ips: c.addresses.toStrings() }];
+          return [k, { subnet: formatCidr(c.cidr), ips: c.addresses.toStrings(), ...revOf(c.rev) }];
         }),
       );
     return JSON.stringify({ subnets: section(this.subnets), pools: section(this.pools) });

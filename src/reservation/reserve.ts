@@ -12,6 +12,7 @@ import { parseAddressSpec } from "../api/address-spec.js";
 import { compareAndSwap } from "../k8s/cas.js";
 import { apiMessage, isConflict } from "../k8s/errors.js";
 import { PoolClient } from "../k8s/resources.js";
+import type { SpiderIPPool } from "../api/types.js";
 import type { ReservedIPs } from "./reserved-ips.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
@@ -33,9 +34,10 @@ export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: 
   const warnings: string[] = [];
   for (const pool of plan.pools) {
     let subnet: SubnetState | undefined;
+    const stored = storedAddresses(await pools.get(pool.name));
     const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
       subnet = state;
-      return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state }, reserved[pool.family]);
+      return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
     });
     if (!outcome.verdict.allowed) return outcome.verdict;
     if (dryRun || !subnet || !outcome.addresses) continue;
@@ -48,6 +50,16 @@ export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: 
     await refreshPoolCounts(pools, pool.name);
   }
   return allow(undefined, warnings);
+}
+
+/** A stored pool's addresses; undefined when there is none (or its spec never parsed: it is re-read and checked in ensurePool). */
+function storedAddresses(pool: SpiderIPPool | undefined): RangeSet | undefined {
+  if (!pool) return undefined;
+  try {
+    return parseAddressSpec(pool.spec).addresses;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Creates the auto pool with `addresses`, or grows an existing one to them. */
@@ -76,10 +88,13 @@ async function ensurePool(plan: ReservationPlan, pool: PoolPlan, subnet: SubnetS
 
 /**
  * Gives back, from the top, addresses of the pool that no pod holds, until it has
- * `pool.size`; then releases them in the ledger. Returns a warning when pods hold too many
- * addresses to shrink all the way.
+ * `pool.size`; then releases them in the ledger, unless the claim was written again since
+ * (a concurrent grow may be putting them back into the pool: the over-claim is trimmed
+ * later, never an address dropped that a pool holds). Returns a warning when pods hold
+ * too many addresses to shrink all the way.
  */
 async function shrink(plan: ReservationPlan, pool: PoolPlan, stores: LedgerStores, pools: PoolClient): Promise<string | undefined> {
+  const revBefore = (await stores.readSubnet(pool.subnet))?.ledger.pools.get(pool.name)?.rev;
   let dropped = RangeSet.empty(pool.family);
   let shortBy = 0n;
   await compareAndSwap(`SpiderIPPool "${pool.name}" shrink`, async () => {
@@ -98,7 +113,7 @@ async function shrink(plan: ReservationPlan, pool: PoolPlan, stores: LedgerStore
   if (!dropped.isEmpty) {
     await stores.updateSubnet(pool.subnet, false, (state) => {
       const claim = state?.ledger.pools.get(pool.name);
-      if (!state || !claim) return { verdict: allow() };
+      if (!state || !claim || claim.rev !== revBefore) return { verdict: allow() };
       return { verdict: allow(), write: state.ledger.with(pool.name, { ...claim, addresses: claim.addresses.difference(dropped) }) };
     });
   }

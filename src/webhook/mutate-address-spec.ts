@@ -2,13 +2,14 @@
  * SpiderSubnet / SpiderIPPool / SpiderReservedIP defaulting, pure: spec.ipVersion is
  * inferred from spec.subnet (or the first address) when left out, as Spiderpool's webhook
  * does, so `kubectl get` shows the VERSION column. A malformed CIDR is left for the
- * validating webhook to refuse with its message. A new SpiderIPPool gets pinpool's
- * finalizer, so deleting it waits for its pods (src/controller/pool-deletion.ts).
+ * validating webhook to refuse with its message. A new SpiderIPPool or SpiderSubnet gets
+ * pinpool's finalizer: deleting it waits until its addresses are unused, and only then does
+ * the controller release its claims (src/controller/pool-deletion.ts, subnet-deletion.ts).
  */
 import jsonPatch, { type Operation } from "fast-json-patch";
 import { parseAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
-import { POOL_FINALIZER } from "../api/types.js";
+import { RELEASE_FINALIZER } from "../api/types.js";
 import type { AdmissionRequest } from "./admission.js";
 
 interface WithSpec {
@@ -32,8 +33,9 @@ export function decideAddressSpecDefaults(req: AdmissionRequest): Operation[] {
   const mutated = structuredClone(object);
   const family = object.spec && object.spec.ipVersion === undefined ? inferFamily(object.spec) : undefined;
   if (mutated.spec && family) mutated.spec.ipVersion = family;
-  if (req.operation === "CREATE" && req.resource.resource === "spiderippools" && !object.metadata?.finalizers?.includes(POOL_FINALIZER)) {
-    (mutated.metadata ??= {}).finalizers = [...(object.metadata?.finalizers ?? []), POOL_FINALIZER];
+  const released = req.resource.resource === "spiderippools" || req.resource.resource === "spidersubnets";
+  if (req.operation === "CREATE" && released && !object.metadata?.finalizers?.includes(RELEASE_FINALIZER)) {
+    (mutated.metadata ??= {}).finalizers = [...(object.metadata?.finalizers ?? []), RELEASE_FINALIZER];
   }
   return jsonPatch.compare(object, mutated);
 }

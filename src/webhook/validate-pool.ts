@@ -3,21 +3,23 @@
  * belongs to that subnet and is claimed in the subnet's ledger; any other pool is claimed
  * in the cluster ledger. Rules from Spiderpool's ippool_validate.go.
  */
-import type { ParsedAddressSpec } from "../api/address-spec.js";
-import { POOL_FINALIZER, type SpiderIPPool } from "../api/types.js";
+import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
+import { RELEASE_FINALIZER, type SpiderIPPool } from "../api/types.js";
 import { formatAddress } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { RangeSet } from "../ip/range-set.js";
-import type { ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
+import { type ClusterLedger, type SubnetLedger, reclaimed } from "../reservation/ledger.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Verdict, allow, deny, type Outcome, nameList } from "../api/verdict.js";
 import { checkAddressSpec, checkAffinities, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 export interface PreparedPool {
   readonly name: string;
-  readonly operation: "CREATE" | "UPDATE" | "DELETE";
+  readonly operation: "CREATE" | "UPDATE";
   readonly spec: ParsedAddressSpec;
+  /** On UPDATE, the stored pool's addresses (undefined when its spec never parsed). */
+  readonly stored?: RangeSet;
 }
 
 const subjectOf = (name: string): string => `SpiderIPPool "${name}"`;
@@ -35,9 +37,10 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
     return { verdict: deny(`SpiderIPPool needs metadata.name: generateName is not supported, because pinpool's ledgers are keyed by name`) };
   }
   const subject = subjectOf(name);
-  // With pinpool's finalizer the controller releases the pool's claims once its pods are
-  // gone: a DELETE needs no ledger read, and the finalizer's removal (an UPDATE) claims nothing.
-  if (pool.metadata.finalizers?.includes(POOL_FINALIZER) && req.operation === "DELETE") return { verdict: allow() };
+  // A DELETE never touches a ledger: the controller releases the pool's claims once the
+  // API server has it gone. With pinpool's finalizer the deletion waits for the pool's pods;
+  // a pool without it (made while the webhooks were off) may not go while pods hold addresses.
+  if (req.operation === "DELETE") return { verdict: decidePoolDelete(pool, subject) };
   if (req.operation === "UPDATE" && pool.metadata.deletionTimestamp) {
     const old = req.oldObject as unknown as SpiderIPPool;
     return JSON.stringify(old.spec) === JSON.stringify(pool.spec)
@@ -47,21 +50,11 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
   let spec: ParsedAddressSpec;
   try {
     spec = checkAddressSpec(pool.spec);
-    if (req.operation !== "DELETE") checkAffinities(pool.spec);
+    checkAffinities(pool.spec);
   } catch (e) {
-    if (req.operation === "DELETE") return { verdict: allow() }; // a pool that never parsed holds nothing
     return { verdict: deny(`${subject}: ${specErrorMessage(e)}`) };
   }
-  if (req.operation === "DELETE") {
-    const allocated = allocatedIn(pool, spec);
-    if (allocated.count > 0) {
-      const holders = [...allocated.holders()];
-      return {
-        verdict: deny(`${subject} still has ${allocated.count} allocated addresses (held by ${nameList(holders, 3)}); delete those pods or workloads first`),
-      };
-    }
-    return { pool: { name, operation: "DELETE", spec } };
-  }
+  let stored: RangeSet | undefined;
   if (req.operation === "UPDATE") {
     const old = req.oldObject as unknown as SpiderIPPool;
     const changed = immutableChange(subject, old.spec, pool.spec);
@@ -76,8 +69,40 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
         ),
       };
     }
+    stored = storedAddresses(old);
   }
-  return { pool: { name, operation: req.operation === "UPDATE" ? "UPDATE" : "CREATE", spec } };
+  return { pool: { name, operation: req.operation === "UPDATE" ? "UPDATE" : "CREATE", spec, ...(stored ? { stored } : {}) } };
+}
+
+function storedAddresses(old: SpiderIPPool): RangeSet | undefined {
+  try {
+    return parseAddressSpec(old.spec).addresses;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the claim must be written even though it already covers the pool: when the
+ * stored pool does not have every address yet (a CREATE, or an UPDATE that adds), the
+ * claim is asserted again (its revision bumped), so a trim decided on the older claim
+ * stands back instead of dropping addresses this pool is about to hold.
+ */
+function covered(pool: PreparedPool, claim: RangeSet | undefined): boolean {
+  return !!claim?.containsSet(pool.spec.addresses) && !!pool.stored?.containsSet(pool.spec.addresses);
+}
+
+function decidePoolDelete(pool: SpiderIPPool, subject: string): Verdict {
+  if (pool.metadata.finalizers?.includes(RELEASE_FINALIZER)) return allow();
+  let allocated: AllocationRecord;
+  try {
+    allocated = allocatedIn(pool, parseAddressSpec(pool.spec));
+  } catch {
+    return allow(); // a pool that never parsed hands out nothing
+  }
+  if (allocated.count === 0) return allow();
+  const holders = [...allocated.holders()];
+  return deny(`${subject} still has ${allocated.count} allocated addresses (held by ${nameList(holders, 3)}); delete those pods or workloads first`);
 }
 
 function overlapMessage(pool: string, other: string, at: RangeSet): string {
@@ -87,15 +112,11 @@ function overlapMessage(pool: string, other: string, at: RangeSet): string {
 /**
  * Decides a pool against the cluster ledger. Returns `{ subnet }` when the pool belongs to
  * a SpiderSubnet (decide it with decidePoolInSubnet), else the outcome for a pool that lies
- * in no subnet. DELETE releases the pool's cluster-ledger claim, if it has one.
+ * in no subnet.
  */
 export function decidePoolInCluster(pool: PreparedPool, ledger: ClusterLedger): Outcome<ClusterLedger> & { subnet?: string } {
   const cidrText = formatCidr(pool.spec.cidr);
   const subnet = ledger.subnetOf(pool.spec.cidr);
-  if (pool.operation === "DELETE") {
-    const release = ledger.pools.has(pool.name) ? ledger.without("pools", pool.name) : undefined;
-    return { verdict: allow(), ...(release ? { write: release } : {}), ...(subnet ? { subnet } : {}) };
-  }
   // A pool created before its subnet stays in the cluster ledger; the subnet contains it.
   if (subnet && !ledger.pools.has(pool.name)) return { verdict: allow(), subnet };
   const [foreignSubnet] = ledger.cidrConflicts("subnets", pool.spec.cidr, { sameCidrAllowed: true });
@@ -117,10 +138,10 @@ export function decidePoolInCluster(pool: PreparedPool, ledger: ClusterLedger): 
   const [clash] = ledger.addressConflicts("pools", pool.spec.addresses, pool.name);
   if (clash) return { verdict: deny(overlapMessage(pool.name, clash.owner, clash.overlap)) };
   const current = ledger.pools.get(pool.name);
-  if (current?.addresses.containsSet(pool.spec.addresses)) return { verdict: allow() };
+  if (covered(pool, current?.addresses)) return { verdict: allow() };
   // Union with what it held: if this update never lands, the stored pool still holds the old addresses.
   const addresses = current ? current.addresses.union(pool.spec.addresses) : pool.spec.addresses;
-  return { verdict: allow(), write: ledger.with("pools", pool.name, { cidr: pool.spec.cidr, addresses }) };
+  return { verdict: allow(), write: ledger.with("pools", pool.name, reclaimed({ cidr: pool.spec.cidr, addresses, ...(current?.rev ? { rev: current.rev } : {}) })) };
 }
 
 /** Decides a pool that belongs to SpiderSubnet `subnetName` against that subnet's ledger. */
@@ -130,9 +151,6 @@ export function decidePoolInSubnet(
   subnet: ParsedAddressSpec,
   ledger: SubnetLedger,
 ): Outcome<SubnetLedger> {
-  if (pool.operation === "DELETE") {
-    return ledger.pools.has(pool.name) ? { verdict: allow(), write: ledger.without(pool.name) } : { verdict: allow() };
-  }
   const outside = pool.spec.addresses.difference(subnet.addresses);
   if (!outside.isEmpty) {
     return {
@@ -144,10 +162,7 @@ export function decidePoolInSubnet(
   const [clash] = ledger.conflicts(pool.spec.addresses, pool.name);
   if (clash) return { verdict: deny(overlapMessage(pool.name, clash.owner, clash.overlap)) };
   const current = ledger.pools.get(pool.name);
-  if (current?.addresses.containsSet(pool.spec.addresses)) return { verdict: allow() };
+  if (covered(pool, current?.addresses)) return { verdict: allow() };
   const addresses = current ? current.addresses.union(pool.spec.addresses) : pool.spec.addresses;
-  return {
-    verdict: allow(),
-    write: ledger.with(pool.name, current?.application ? { addresses, application: current.application } : { addresses }),
-  };
+  return { verdict: allow(), write: ledger.with(pool.name, reclaimed({ ...current, addresses })) };
 }

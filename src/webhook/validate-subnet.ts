@@ -6,12 +6,28 @@
 import type { SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { AdmissionRequest } from "./admission.js";
-import { allow, deny, type Outcome, nameList } from "../api/verdict.js";
+import { type Outcome, type Verdict, allow, deny, nameList } from "../api/verdict.js";
 import { type ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
 import { checkAddressSpec, immutableChange, specErrorMessage } from "./spec-checks.js";
 
+/**
+ * What is decided from the review alone, with no ledger: a DELETE (refused while the
+ * subnet's ledger lists pools, else allowed; the controller releases the claim once the
+ * subnet is gone) and an UPDATE of a subnet being deleted (its spec may not change).
+ * Undefined: decide against the cluster ledger (decideSubnet).
+ */
+export function decideSubnetWithoutLedger(req: AdmissionRequest): Verdict | undefined {
+  if (req.operation === "DELETE") return decideSubnetDelete(req);
+  const subnet = req.object as unknown as SpiderSubnet;
+  if (req.operation === "UPDATE" && subnet.metadata?.deletionTimestamp) {
+    const old = req.oldObject as unknown as SpiderSubnet;
+    return JSON.stringify(old.spec) === JSON.stringify(subnet.spec) ? allow() : deny(`SpiderSubnet "${subnet.metadata.name}" is being deleted; its spec can no longer change`);
+  }
+  return undefined;
+}
+
+/** CREATE and UPDATE against the cluster ledger: the subnet's claim is added, never dropped. */
 export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {
-  if (req.operation === "DELETE") return decideSubnetDelete(req, ledger);
   const subnet = req.object as unknown as SpiderSubnet;
   const name = subnet.metadata?.name;
   if (!name) {
@@ -73,7 +89,7 @@ export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outc
   return { verdict: allow(), write: ledger.with("subnets", name, { cidr: parsed.cidr, addresses: parsed.addresses }) };
 }
 
-function decideSubnetDelete(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {
+function decideSubnetDelete(req: AdmissionRequest): Verdict {
   const old = req.oldObject as unknown as SpiderSubnet;
   const name = old.metadata.name as string;
   let pools: string[];
@@ -81,12 +97,10 @@ function decideSubnetDelete(req: AdmissionRequest, ledger: ClusterLedger): Outco
     const family = old.spec.ipVersion ?? (old.spec.subnet.includes(":") ? 6 : 4);
     pools = [...SubnetLedger.decode(family, old.status?.controlledIPPools).pools.keys()];
   } catch {
-    pools = []; // an unreadable ledger must not make the subnet undeletable
+    pools = []; // an unreadable ledger must not make the subnet undeletable; the finalizer still waits for stored pools
   }
   if (pools.length > 0) {
-    return {
-      verdict: deny(`SpiderSubnet "${name}" still hands addresses to SpiderIPPool ${nameList(pools)}; delete those pools (or their workloads) first`),
-    };
+    return deny(`SpiderSubnet "${name}" still hands addresses to SpiderIPPool ${nameList(pools)}; delete those pools (or their workloads) first`);
   }
-  return ledger.subnets.has(name) ? { verdict: allow(), write: ledger.without("subnets", name) } : { verdict: allow() };
+  return allow();
 }

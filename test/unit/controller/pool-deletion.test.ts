@@ -1,8 +1,9 @@
 import { expect } from "chai";
-import { decidePoolDeletion, withDeletingCondition } from "../../../src/controller/pool-deletion.js";
+import { decidePoolDeletion } from "../../../src/controller/pool-deletion.js";
+import { withCondition } from "../../../src/controller/conditions.js";
 import { applyTrims, staleClaims } from "../../../src/controller/ledger-sweep.js";
 import { SubnetLedger } from "../../../src/reservation/ledger.js";
-import { POOL_FINALIZER, type SpiderIPPool } from "../../../src/api/types.js";
+import { RELEASE_FINALIZER, type SpiderIPPool } from "../../../src/api/types.js";
 import { AllocationRecord } from "../../../src/ip/allocation-record.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
 import { parseAddress } from "../../../src/ip/address.js";
@@ -13,7 +14,7 @@ function pool(name: string, ips: string[], o: { deleting?: boolean; finalizer?: 
   return {
     apiVersion: "spiderpool.spidernet.io/v2beta1",
     kind: "SpiderIPPool",
-    metadata: { name, ...(o.finalizer === false ? {} : { finalizers: [POOL_FINALIZER] }), ...(o.deleting ? { deletionTimestamp: "2026-11-26T12:00:00Z" } : {}) },
+    metadata: { name, ...(o.finalizer === false ? {} : { finalizers: [RELEASE_FINALIZER] }), ...(o.deleting ? { deletionTimestamp: "2026-11-26T12:00:00Z" } : {}) },
     spec: { subnet: "10.244.0.0/16", ips },
     status: { allocations: record.encode() },
   };
@@ -41,14 +42,16 @@ describe("controller/pool-deletion", () => {
     expect(decidePoolDeletion({ ...pool("p", ["10.244.1.1"], { deleting: true }), spec: { subnet: "10.244.0.0/33" } })).to.deep.equal({ kind: "release" });
   });
 
-  it("sets the Deleting condition once per message", () => {
+  it("sets a condition once per message, and removes it when there is none", () => {
     const now = new Date("2026-11-26T12:00:00Z");
-    const set = withDeletingCondition([{ type: "Other", status: "True" }], "waiting", now);
+    const set = withCondition([{ type: "Other", status: "True" }], "Deleting", "AddressesInUse", "waiting", now);
     expect(set).to.deep.equal([
       { type: "Other", status: "True" },
       { type: "Deleting", status: "True", reason: "AddressesInUse", message: "waiting", lastTransitionTime: "2026-11-26T12:00:00.000Z" },
     ]);
-    expect(withDeletingCondition(set, "waiting", now)).to.equal(undefined);
+    expect(withCondition(set, "Deleting", "AddressesInUse", "waiting", now)).to.equal(undefined);
+    expect(withCondition(set, "Deleting", "AddressesInUse", undefined, now)).to.deep.equal([{ type: "Other", status: "True" }]);
+    expect(withCondition([{ type: "Other", status: "True" }], "Conflict", "AddressesShared", undefined, now)).to.equal(undefined);
   });
 });
 
@@ -81,6 +84,16 @@ describe("controller/ledger-sweep staleClaims", () => {
   it("names the kind of a missing object: a subnet entry of the cluster ledger", () => {
     const subnet = { metadata: { name: "s" }, spec: { subnet: "10.244.0.0/16", ips: ["10.244.1.1"] } };
     expect(staleClaims([["gone", claim(["10.244.2.1"])]], new Map([["s", subnet]]), "SpiderSubnet").map((c) => c.why)).to.deep.equal(['no SpiderSubnet "gone" exists']);
+  });
+
+  it("stands back from a claim written again since it was judged, even with the same addresses (a grow reusing them)", () => {
+    const judged = staleClaims([["grown", claim(["10.244.4.1-10.244.4.4"])]], new Map([["grown", pool("grown", ["10.244.4.1"])]]));
+    expect(judged.map((t) => t.keep.toString())).to.deep.equal(["10.244.4.1"]);
+    const reasserted = SubnetLedger.of(4, new Map([["grown", { ...claim(["10.244.4.1-10.244.4.4"]), rev: 1 }]]));
+    const ops = { get: (l: SubnetLedger, n: string) => l.pools.get(n), without: (l: SubnetLedger, n: string) => l.without(n), with: (l: SubnetLedger, n: string, c: { addresses: ReturnType<typeof parseIPList> }) => l.with(n, c) };
+    expect(applyTrims(reasserted, judged, ops).applied).to.deep.equal([]);
+    const unchanged = SubnetLedger.of(4, new Map([["grown", claim(["10.244.4.1-10.244.4.4"])]]));
+    expect(applyTrims(unchanged, judged, ops).ledger.pools.get("grown")?.addresses.toString()).to.equal("10.244.4.1");
   });
 
   it("applies only trims whose claim still stands as judged, and says which applied", () => {

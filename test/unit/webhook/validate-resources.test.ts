@@ -1,12 +1,12 @@
 import { expect } from "chai";
 import { parseAddressSpec } from "../../../src/api/address-spec.js";
-import { POOL_FINALIZER } from "../../../src/api/types.js";
+import { RELEASE_FINALIZER } from "../../../src/api/types.js";
 import { parseCidr } from "../../../src/ip/cidr.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
 import { ClusterLedger, SubnetLedger } from "../../../src/reservation/ledger.js";
 import type { AdmissionRequest } from "../../../src/webhook/admission.js";
 import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../../src/webhook/validate-pool.js";
-import { decideSubnet } from "../../../src/webhook/validate-subnet.js";
+import { decideSubnet, decideSubnetWithoutLedger } from "../../../src/webhook/validate-subnet.js";
 import { loadRequest } from "../../fixtures/load.js";
 
 const seedSubnet = parseAddressSpec({ subnet: "10.244.0.0/16", ips: ["10.244.100.90-10.244.200.91"] });
@@ -54,11 +54,19 @@ describe("webhook/validate SpiderIPPool", () => {
     });
   });
 
-  it("writes nothing when the ledger already holds the pool's addresses (the auto pool's own admission)", () => {
+  it("re-asserts a claim the ledger already holds on CREATE (so a trim decided on it stands back), and writes nothing on an UPDATE that adds nothing", () => {
     const mine = ledger.with("capture-pool", claim(["10.244.130.10-10.244.130.30"]));
-    expect(decidePoolInSubnet(prepared(poolCreate(["10.244.130.10-10.244.130.20"])), "nginx-subnet-v4", seedSubnet, mine)).to.deep.equal({
-      verdict: { allowed: true },
+    const created = decidePoolInSubnet(prepared(poolCreate(["10.244.130.10-10.244.130.20"])), "nginx-subnet-v4", seedSubnet, mine);
+    expect(created.write?.pools.get("capture-pool")?.addresses.toString()).to.equal("10.244.130.10-10.244.130.30");
+    expect(created.write?.pools.get("capture-pool")?.rev).to.equal(1);
+    const relabel = loadRequest("spiderippool-update", (r) => {
+      (r.object as { spec: object }).spec = structuredClone((r.oldObject as { spec: object }).spec);
     });
+    const held = ledger.with("capture-pool", claim(parseAddressSpec((relabel.oldObject as { spec: { subnet: string; ips: string[] } }).spec).addresses.toStrings()));
+    expect(decidePoolInSubnet(prepared(relabel), "nginx-subnet-v4", seedSubnet, held)).to.deep.equal({ verdict: { allowed: true } });
+    const grown = loadRequest("spiderippool-update", (r) => (r.object as { spec: { ips: string[] } }).spec.ips.push("10.244.130.99"));
+    const wide = ledger.with("capture-pool", claim(["10.244.130.0-10.244.130.255"]));
+    expect(decidePoolInSubnet(prepared(grown), "nginx-subnet-v4", seedSubnet, wide).write?.pools.get("capture-pool")?.rev).to.equal(1);
   });
 
   it("denies a pool outside any subnet that overlaps another, or whose CIDR overlaps a different CIDR", () => {
@@ -92,22 +100,21 @@ describe("webhook/validate SpiderIPPool", () => {
     });
   });
 
-  it("refuses to delete a pool whose addresses pods hold; releases an empty one", () => {
+  it("without pinpool's finalizer, refuses to delete a pool whose addresses pods hold; admits an empty one, releasing nothing (the controller does)", () => {
     const busy = loadRequest("spiderippool-delete", (r) => {
       (r.oldObject as { status: unknown }).status = { allocations: { prefixes: ["default/web/"], ips: ["10.244.130.10-10.244.130.11"], holders: ["0:0", "0:1"] } };
     });
     expect(preparePool(busy)).to.deep.equal({
       verdict: { allowed: false, code: 403, message: 'SpiderIPPool "capture-pool" still has 2 allocated addresses (held by "default/web/0", "default/web/1"); delete those pods or workloads first' },
     });
-    const mine = ledger.with("capture-pool", claim(["10.244.130.10-10.244.130.25"]));
-    const out = decidePoolInSubnet(prepared(loadRequest("spiderippool-delete")), "nginx-subnet-v4", seedSubnet, mine);
-    expect(out.write?.pools.has("capture-pool")).to.equal(false);
+    // A verdict, not a prepared pool: nothing goes near a ledger.
+    expect(preparePool(loadRequest("spiderippool-delete"))).to.deep.equal({ verdict: { allowed: true } });
   });
 
   it("with pinpool's finalizer, admits a DELETE at once and leaves the release to the controller", () => {
     const busy = loadRequest("spiderippool-delete", (r) => {
       const old = r.oldObject as { metadata: { finalizers?: string[] }; status: unknown };
-      old.metadata.finalizers = [POOL_FINALIZER];
+      old.metadata.finalizers = [RELEASE_FINALIZER];
       old.status = { allocations: { prefixes: ["default/web/"], ips: ["10.244.130.10"], holders: ["0:0"] } };
     });
     expect(preparePool(busy)).to.deep.equal({ verdict: { allowed: true } });
@@ -165,12 +172,13 @@ describe("webhook/validate SpiderSubnet", () => {
     });
   });
 
-  it("refuses to delete a subnet that still hands addresses to pools", () => {
+  it("decides a DELETE from the review alone: refused while its ledger lists pools, else admitted with no ledger write", () => {
     const status = { controlledIPPools: JSON.stringify({ "auto4-nginx-eth0-041822837d": { ips: ["10.244.100.90-10.244.100.94"] } }) };
-    expect(decideSubnet(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE", status), cluster).verdict).to.deep.include({
+    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE", status))).to.deep.include({
       message: 'SpiderSubnet "nginx-subnet-v4" still hands addresses to SpiderIPPool "auto4-nginx-eth0-041822837d"; delete those pools (or their workloads) first',
     });
-    expect(decideSubnet(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"), cluster).write?.subnets.size).to.equal(0);
+    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"))).to.deep.equal({ allowed: true });
+    expect(decideSubnetWithoutLedger(subnetReq("other", { subnet: "10.245.0.0/16" }))).to.equal(undefined);
   });
 });
 

@@ -1,0 +1,151 @@
+/**
+ * The ledgers against the stored objects, every sweep: claims nothing backs are trimmed
+ * after the grace period (ledger-sweep.ts), claims stored objects lack are added
+ * (ledger-repair.ts), and objects that share addresses are shown (conflicts.ts): a
+ * `Conflict` condition naming the other object and the shared range, a Warning event, and
+ * the gauge pinpool_address_conflicts. No winner is chosen: an operator resolves it.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { parseAddressSpec } from "../api/address-spec.js";
+import type { AddressSpec, Condition, ObjectMeta } from "../api/types.js";
+import { AddressError } from "../ip/address.js";
+import { cidrBounds } from "../ip/cidr.js";
+import { RangeSet } from "../ip/range-set.js";
+import { PoolClient, type SpiderClient, SubnetClient } from "../k8s/resources.js";
+import { type Holding, conflictsByObject, findConflicts } from "../reservation/conflicts.js";
+import type { LedgerStores } from "../reservation/ledger-store.js";
+import { withCondition } from "./conditions.js";
+import { recordEvent, unlessRaced } from "./effects.js";
+import { addClusterPools, addClusterSubnets, addSubnetPools, planRepair } from "./ledger-repair.js";
+import { type StaleClaim, applyTrims, staleClaims } from "./ledger-sweep.js";
+import type { Snapshot } from "./snapshot.js";
+
+export const CONFLICT_CONDITION = "Conflict";
+
+export interface LedgerReconcilerDeps {
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+  stores: LedgerStores;
+  /** Claims of `ledger` that stayed stale for the grace period. */
+  ripe(ledger: string, claims: StaleClaim[], now: number): StaleClaim[];
+  /** Records an action (metric and log line). */
+  done(action: string, fields: object, message: string): void;
+  /** Runs one object's step; a failure is counted and logged, and the sweep goes on. */
+  guarded(step: string, name: string | undefined, act: () => Promise<void>): Promise<void>;
+}
+
+type Spider = { apiVersion: string; kind: string; metadata: ObjectMeta; spec: AddressSpec; status?: { conditions?: Condition[] } };
+
+export class LedgerReconciler {
+  private readonly pools: PoolClient;
+  private readonly subnets: SubnetClient;
+
+  constructor(private readonly d: LedgerReconcilerDeps) {
+    this.pools = new PoolClient(d.custom);
+    this.subnets = new SubnetClient(d.custom);
+  }
+
+  async trim(s: Snapshot, now: number): Promise<void> {
+    const stored = new Map(s.pools.map((p) => [p.metadata.name as string, p]));
+    const { ledger: cluster } = await this.d.stores.readCluster();
+    // A subnet's own entry in the cluster ledger is stale when the SpiderSubnet does not exist.
+    const subnets = new Map(s.subnets.map((x) => [x.metadata.name as string, x]));
+    const clusterTrims = [
+      ...this.d.ripe("cluster-pools", staleClaims(cluster.pools, stored), now).map((t) => ({ section: "pools" as const, t })),
+      ...this.d.ripe("cluster-subnets", staleClaims(cluster.subnets, subnets, "SpiderSubnet"), now).map((t) => ({ section: "subnets" as const, t })),
+    ];
+    if (clusterTrims.length) {
+      const { applied } = await this.d.stores.updateCluster(false, (l) => {
+        let next = l;
+        const applied: string[] = [];
+        for (const section of ["pools", "subnets"] as const) {
+          const trims = clusterTrims.filter((c) => c.section === section).map((c) => c.t);
+          const out = applyTrims(next, trims, { get: (x, n) => x[section].get(n), without: (x, n) => x.without(section, n), with: (x, n, c) => x.with(section, n, c) });
+          next = out.ledger;
+          applied.push(...out.applied.map((t) => `${section} "${t.name}": ${t.why}`));
+        }
+        return next === l ? { applied } : { write: next, applied };
+      });
+      for (const what of applied) this.d.done("trim_ledger", { ledger: "cluster" }, `trimmed the cluster ledger's ${what}`);
+    }
+    for (const subnet of s.subnets) {
+      const subnetName = subnet.metadata.name as string;
+      await this.d.guarded("ledgers", subnetName, async () => {
+        const trims = this.d.ripe(`subnet/${subnetName}`, staleClaims(this.d.stores.parsedSubnet(subnet).ledger.pools, stored), now);
+        if (!trims.length) return;
+        const { applied } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
+          if (!state) return { applied: [] };
+          const out = applyTrims(state.ledger, trims, { get: (x, n) => x.pools.get(n), without: (x, n) => x.without(n), with: (x, n, c) => x.with(n, c) });
+          return out.ledger === state.ledger ? { applied: out.applied } : { write: out.ledger, applied: out.applied };
+        });
+        for (const t of applied) this.d.done("trim_ledger", { ledger: subnetName }, `trimmed SpiderSubnet "${subnetName}"'s ledger: ${t.why}`);
+      });
+    }
+  }
+
+  /** Adds the claims stored objects lack; decided on the snapshot, written only when something is missing. */
+  async repair(s: Snapshot): Promise<void> {
+    const { ledger: cluster } = await this.d.stores.readCluster();
+    const plan = planRepair(s.pools, s.subnets, cluster);
+    const clusterAdds = (l: typeof cluster) => {
+      const bySubnets = addClusterSubnets(l, plan.clusterSubnets);
+      const byPools = addClusterPools(bySubnets.ledger, plan.clusterPools);
+      const added = [...bySubnets.added.map((a) => `SpiderSubnet "${a.name}" (${a.missing.toString()})`), ...byPools.added.map((a) => `SpiderIPPool "${a.name}" (${a.missing.toString()})`)];
+      return byPools.ledger === l ? { added } : { write: byPools.ledger, added };
+    };
+    if (clusterAdds(cluster).write) {
+      const { added } = await this.d.stores.updateCluster(false, clusterAdds);
+      for (const what of added) this.d.done("repair_ledger", { ledger: "cluster" }, `added the missing claim of ${what} to the cluster ledger`);
+    }
+    for (const subnet of s.subnets) {
+      const subnetName = subnet.metadata.name as string;
+      const wanted = plan.subnetPools.get(subnetName);
+      if (!wanted) continue;
+      await this.d.guarded("ledgers", subnetName, async () => {
+        if (!addSubnetPools(this.d.stores.parsedSubnet(subnet).ledger, wanted).added.length) return;
+        const { added } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
+          if (!state) return { added: [] };
+          const out = addSubnetPools(state.ledger, wanted);
+          return out.ledger === state.ledger ? { added: out.added } : { write: out.ledger, added: out.added };
+        });
+        for (const a of added) this.d.done("repair_ledger", { ledger: subnetName }, `added SpiderIPPool "${a.name}"'s missing claim (${a.missing.toString()}) to SpiderSubnet "${subnetName}"'s ledger`);
+      });
+    }
+  }
+
+  /** Shows every pair of stored objects that share addresses; returns how many pairs there are. */
+  async showConflicts(s: Snapshot): Promise<number> {
+    const poolPairs = findConflicts(holdings(s.pools, (spec) => spec.addresses));
+    // Subnets conflict by CIDR: overlapping subnets would hand one address to two pools.
+    const subnetPairs = findConflicts(holdings(s.subnets, (spec) => RangeSet.of(spec.family, cidrBounds(spec.cidr).start, cidrBounds(spec.cidr).end)));
+    await this.mark(s.pools, conflictsByObject(poolPairs), this.pools);
+    await this.mark(s.subnets, conflictsByObject(subnetPairs), this.subnets);
+    return poolPairs.length + subnetPairs.length;
+  }
+
+  private async mark<T extends Spider>(objects: readonly T[], byObject: ReturnType<typeof conflictsByObject>, client: SpiderClient<T>): Promise<void> {
+    for (const o of objects) {
+      const kind = o.kind;
+      const name = o.metadata.name as string;
+      const list = byObject.get(name);
+      const message = list?.map((c) => `shares ${c.shared.toString()} with ${kind} "${c.other}"`).join("; ");
+      const conditions = withCondition(o.status?.conditions, CONFLICT_CONDITION, "AddressesShared", message && `${message}; pinpool hands out none of the shared addresses until one of the objects gives them up`, new Date());
+      if (!conditions) continue;
+      await this.d.guarded("conflicts", name, async () => {
+        if (!(await unlessRaced(client.replaceStatus({ ...o, status: { ...o.status, conditions } })))) return;
+        if (message) await recordEvent(this.d.core, o, { reason: "AddressConflict", message: `${kind} "${name}" ${message}`, type: "Warning" });
+      });
+    }
+  }
+}
+
+function holdings(objects: ReadonlyArray<{ metadata: ObjectMeta; spec: AddressSpec }>, addresses: (spec: ReturnType<typeof parseAddressSpec>) => RangeSet): Holding[] {
+  return objects.flatMap((o) => {
+    try {
+      return [{ name: o.metadata.name as string, addresses: addresses(parseAddressSpec(o.spec)) }];
+    } catch (e) {
+      if (e instanceof AddressError) return [];
+      throw e;
+    }
+  });
+}
