@@ -3,15 +3,18 @@
  * event loop: POSTs one body `count` times over `concurrency` keep-alive connections and
  * prints {n, seconds, rps, p50Ms, p99Ms, statuses} as JSON.
  *
- *   node --import tsx scripts/bench/load.ts URL BODY_FILE CA_FILE CONCURRENCY COUNT
+ *   node --import tsx scripts/bench/load.ts URL BODY_FILE CA_FILE CONCURRENCY COUNT [CERT_FILE KEY_FILE]
+ *
+ * CERT_FILE and KEY_FILE: the client certificate to present (the webhook's mutual TLS).
  */
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import { summarise } from "./stats.js";
 
-const [url, bodyFile, caFile, concurrencyText, countText] = process.argv.slice(2) as [string, string, string, string, string];
+const [url, bodyFile, caFile, concurrencyText, countText, certFile, keyFile] = process.argv.slice(2) as [string, string, string, string, string, string?, string?];
 const body = readFileSync(bodyFile);
-const agent = new https.Agent({ keepAlive: true, maxSockets: Number(concurrencyText), ca: readFileSync(caFile) });
+const clientCert = certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : {};
+const agent = new https.Agent({ keepAlive: true, maxSockets: Number(concurrencyText), ca: readFileSync(caFile), ...clientCert });
 const target = new URL(url);
 const count = Number(countText);
 const latencies: number[] = [];

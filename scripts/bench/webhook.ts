@@ -19,7 +19,7 @@ import { RangeSet } from "../../src/ip/range-set.js";
 import { ClusterLedger, SubnetLedger } from "../../src/reservation/ledger.js";
 import { parseAdmissionReview } from "../../src/webhook/admission.js";
 import { decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../src/webhook/validate-pool.js";
-import { PRODUCTION_TIMINGS, startLocalController } from "../cluster/controller.js";
+import { PRODUCTION_TIMINGS, startLocalController, webhookClientCertificate } from "../cluster/controller.js";
 import { createNamespace, deleteSpiderObjects, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
 import { loadReview } from "../../test/fixtures/load.js";
 import { formatStats, measure } from "./stats.js";
@@ -75,7 +75,8 @@ async function load(label: string, url: string, review: unknown, ca: string, con
   const dir = mkdtempSync(path.join(os.tmpdir(), "pinpool-bench-"));
   const file = path.join(dir, "review.json");
   writeFileSync(file, JSON.stringify(review));
-  const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "scripts/bench/load.ts"), url, file, ca, String(connections), "20000"], { cwd: repoRoot });
+  const client = webhookClientCertificate();
+  const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "scripts/bench/load.ts"), url, file, ca, String(connections), "20000", client.cert, client.key], { cwd: repoRoot });
   const r = JSON.parse(stdout) as { n: number; seconds: number; rps: number; p50Ms: number; p99Ms: number; statuses: Record<string, number> };
   console.log(`  ${label}: ${r.rps.toFixed(0)} reviews/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms (n=${r.n}, ${connections} connections, HTTP ${JSON.stringify(r.statuses)})`);
 }
@@ -123,11 +124,9 @@ async function benchCluster(): Promise<void> {
     const del = poolCreateReview("never-claimed", "10.90.0.0/16", "10.90.200.1-10.90.200.9");
     const dreq = del.request as Record<string, unknown>;
     [dreq.operation, dreq.oldObject, dreq.object] = ["DELETE", dreq.object, null];
-    await load("DELETE of a pool without pinpool's finalizer (created before pinpool: ledger reads, grouped)", `https://127.0.0.1:${controller.port}/validate`, del, ca, 32);
-    // Pools pinpool admitted carry its finalizer: the controller releases them later, so
-    // their DELETE needs no API call.
+    // Admission never releases (the controller does, once the pool is gone): no DELETE makes an API call.
     (dreq.oldObject as { metadata: { finalizers?: string[] } }).metadata.finalizers = [RELEASE_FINALIZER];
-    await load("DELETE of a pool with pinpool's finalizer (no API call)", `https://127.0.0.1:${controller.port}/validate`, del, ca, 32);
+    await load("DELETE of a pool (no API call: the controller releases once it is gone)", `https://127.0.0.1:${controller.port}/validate`, del, ca, 32);
   } finally {
     await core.deleteNamespace({ name: ns });
     const pools = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, labelSelector: `ipam.spidernet.io/owner-spider-subnet=${subnet}` })) as { items: Array<{ metadata: { name: string } }> };

@@ -104,6 +104,9 @@ export async function startLocalController(kubeconfigPath: string, o: LocalContr
       PINPOOL_METRICS_PORT: String(metricsPort),
       PINPOOL_NAMESPACE: CONTROLLER_NAMESPACE,
       PINPOOL_POD_NAME: identity,
+      // Mutual TLS on: only the API server (its webhook client certificate, see up.sh) gets answers.
+      PINPOOL_CLIENT_CA_FILE: path.join(stateDir, "pki/ca.crt"),
+      PINPOOL_CLIENT_NAMES: WEBHOOK_CLIENT_NAME,
       ...LOCAL_TIMINGS,
       ...o.env,
     },
@@ -141,6 +144,14 @@ spec: { subnet: 10.255.255.1/24 }
     const r = await kubectl(["create", "--dry-run=server", "-f", "-"], probe);
     return r.stderr.includes('admission webhook "validate.pinpool.io" denied') ? true : undefined;
   });
+}
+
+/** The common name of the API server's webhook client certificate (scripts/cluster/up.sh). */
+export const WEBHOOK_CLIENT_NAME = "pinpool-webhook-client";
+
+/** That certificate and key, for tools that call the webhook as the API server does (benchmarks, tests). */
+export function webhookClientCertificate(): { cert: string; key: string } {
+  return { cert: path.join(stateDir, "pki/webhook-client.crt"), key: path.join(stateDir, "pki/webhook-client.key") };
 }
 
 /** What benchmarks run with: the production sweep interval, so figures include its real cost. */

@@ -6,6 +6,13 @@ export interface ControllerConfig {
   namespace: string;
   ledgerName: string;
   certDir: string;
+  /**
+   * Mutual TLS: the CA file that signed the API server's client certificate
+   * (PINPOOL_CLIENT_CA_FILE). When set, a review without such a certificate is refused.
+   */
+  clientCAFile?: string;
+  /** With clientCAFile: the certificate common names accepted (PINPOOL_CLIENT_NAMES, comma-separated; empty: any). */
+  clientNames: string[];
   webhookPort: number;
   webhookHost: string;
   metricsPort: number;
@@ -56,6 +63,8 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
     namespace: env.PINPOOL_NAMESPACE || "pinpool-system",
     ledgerName: env.PINPOOL_LEDGER_NAME || "pinpool-ledger",
     certDir: env.PINPOOL_CERT_DIR || "/etc/pinpool/tls",
+    ...(env.PINPOOL_CLIENT_CA_FILE ? { clientCAFile: env.PINPOOL_CLIENT_CA_FILE } : {}),
+    clientNames: (env.PINPOOL_CLIENT_NAMES ?? "").split(",").map((n) => n.trim()).filter((n) => n !== ""),
     webhookHost: env.PINPOOL_WEBHOOK_HOST || "0.0.0.0",
     webhookPort: port(env, "PINPOOL_WEBHOOK_PORT", 9443),
     metricsPort: port(env, "PINPOOL_METRICS_PORT", 9090),

@@ -21,7 +21,14 @@ const metrics = new WebhookMetrics();
 const reconcileMetrics = new ReconcileMetrics(metrics.registry);
 const kc = loadKubeConfig();
 const admitters = buildAdmitters(kc, { namespace: config.namespace, ledgerName: config.ledgerName, metrics });
-const webhook = await buildWebhookServer({ certDir: config.certDir, validate: admitters.validate, mutate: admitters.mutate, metrics, logger: { level: config.logLevel } });
+const webhook = await buildWebhookServer({
+  certDir: config.certDir,
+  validate: admitters.validate,
+  mutate: admitters.mutate,
+  metrics,
+  logger: { level: config.logLevel },
+  ...(config.clientCAFile ? { clientAuth: { caFile: config.clientCAFile, names: config.clientNames } } : {}),
+});
 await webhook.app.listen({ host: config.webhookHost, port: config.webhookPort });
 const log = webhook.app.log;
 

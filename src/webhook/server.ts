@@ -5,7 +5,8 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
+import type { TLSSocket } from "node:tls";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import type { WebhookMetrics } from "../metrics/webhook.js";
 import { type AdmissionRequest, AdmissionFormatError, buildAdmissionReview, parseAdmissionReview } from "./admission.js";
 import type { Verdict } from "../api/verdict.js";
@@ -20,20 +21,47 @@ export interface WebhookServerOptions {
   mutate: Admit;
   metrics: WebhookMetrics;
   logger?: boolean | { level: string };
+  /**
+   * Mutual TLS: only callers presenting a certificate signed by this CA (the API server's
+   * client certificate, from its --admission-control-config-file) get a review answered.
+   */
+  clientAuth?: { caFile: string; names: string[] };
 }
 
-async function loadTls(certDir: string): Promise<{ cert: Buffer; key: Buffer }> {
-  const [cert, key] = await Promise.all([readFile(path.join(certDir, "tls.crt")), readFile(path.join(certDir, "tls.key"))]);
-  return { cert, key };
+async function loadTls(certDir: string, clientCAFile?: string): Promise<{ cert: Buffer; key: Buffer; ca?: Buffer }> {
+  const [cert, key, ca] = await Promise.all([
+    readFile(path.join(certDir, "tls.crt")),
+    readFile(path.join(certDir, "tls.key")),
+    clientCAFile ? readFile(clientCAFile) : undefined,
+  ]);
+  return { cert, key, ...(ca ? { ca } : {}) };
+}
+
+/**
+ * Why the caller may not have a review answered, or undefined when it may: with mutual
+ * TLS on, the TLS handshake must have verified a client certificate against the CA, and
+ * its common name must be one of `names` (when any are given).
+ */
+export function refuseCaller(socket: TLSSocket, names: readonly string[]): string | undefined {
+  if (!socket.authorized) {
+    const why = socket.authorizationError ? String(socket.authorizationError) : "no client certificate";
+    return `a client certificate signed by the API server's webhook client CA is required (${why})`;
+  }
+  const cn = socket.getPeerCertificate().subject?.CN;
+  const name = Array.isArray(cn) ? cn.join(",") : cn;
+  if (names.length > 0 && !names.includes(name ?? "")) return `client certificate CN ${JSON.stringify(name)} is not one of ${names.join(", ")}`;
+  return undefined;
 }
 
 /** Body limit: the API server sends object and oldObject, each up to 3 MiB; controller-runtime allows 7 MiB. */
 const BODY_LIMIT = 8 * 1024 * 1024;
 
 export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app: FastifyInstance; close: () => Promise<void> }> {
-  const tls = await loadTls(o.certDir);
+  const clientCAFile = o.clientAuth?.caFile;
+  const tls = await loadTls(o.certDir, clientCAFile);
   const app = Fastify({
-    https: { ...tls, minVersion: "TLSv1.2" },
+    // The certificate is requested, and checked per route: health probes (kubelet) carry none.
+    https: { ...tls, minVersion: "TLSv1.2", ...(clientCAFile ? { requestCert: true, rejectUnauthorized: false } : {}) },
     bodyLimit: BODY_LIMIT,
     logger: o.logger ?? { level: "info" },
     // One line per decision that matters (denials, failures) instead of two per request.
@@ -47,7 +75,7 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
   const watcher: FSWatcher = watch(o.certDir, () => {
     clearTimeout(reload);
     reload = setTimeout(() => {
-      loadTls(o.certDir)
+      loadTls(o.certDir, clientCAFile)
         .then((next) => {
           app.server.setSecureContext({ ...next, minVersion: "TLSv1.2" });
           app.log.info({ certDir: o.certDir }, "serving certificate reloaded");
@@ -56,7 +84,13 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
     }, 200);
   });
 
-  const answer = async (webhook: "validate" | "mutate", admit: Admit, body: unknown, reply: FastifyReply): Promise<unknown> => {
+  const answer = async (webhook: "validate" | "mutate", admit: Admit, request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const refused = o.clientAuth && refuseCaller(request.raw.socket as TLSSocket, o.clientAuth.names);
+    if (refused) {
+      app.log.warn({ remote: request.ip, webhook, reason: refused }, "review refused: caller not authenticated");
+      return reply.code(401).send({ error: refused });
+    }
+    const body = request.body;
     let req: AdmissionRequest;
     try {
       req = parseAdmissionReview(body);
@@ -86,8 +120,8 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
     return buildAdmissionReview(req.uid, verdict);
   };
 
-  app.post("/validate", (request, reply) => answer("validate", o.validate, request.body, reply));
-  app.post("/mutate", (request, reply) => answer("mutate", o.mutate, request.body, reply));
+  app.post("/validate", (request, reply) => answer("validate", o.validate, request, reply));
+  app.post("/mutate", (request, reply) => answer("mutate", o.mutate, request, reply));
   // The pid lets a supervisor tell this process from another one holding the port.
   app.get("/healthz", () => ({ status: "ok", pid: process.pid }));
   app.get("/readyz", () => ({ status: "ok" }));
