@@ -8,9 +8,9 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../../src/api/types.js";
+import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { apiStatus, isConflict, isNotFound } from "../../src/k8s/errors.js";
-import { PoolClient } from "../../src/k8s/resources.js";
+import { PoolClient, type SpiderClient, SubnetClient } from "../../src/k8s/resources.js";
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -106,30 +106,34 @@ export async function createNamespace(core: k8s.CoreV1Api, prefix = "t"): Promis
  * pinpool does the same by hand; see README "Uninstall".
  */
 export async function wipeSpiderObjects(custom: k8s.CustomObjectsApi): Promise<void> {
+  await clearFinalizers(new PoolClient(custom));
+  await clearFinalizers(new SubnetClient(custom));
+  await kubectl(["delete", "spiderippools,spidersubnets,spiderreservedips", "--all", "--wait=false"]);
+}
+
+async function clearFinalizers<T extends { metadata: { name?: string; finalizers?: string[] } }>(client: SpiderClient<T>): Promise<void> {
   // Right after the CRDs are (re)applied the API server answers 429 "storage is
   // (re)initializing" for a moment: wait that out, and only that.
-  const list = await waitFor("the SpiderIPPool storage to answer", 30_000, async () => {
+  const items = await waitFor("the Spider storage to answer", 30_000, async () => {
     try {
-      return (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool })) as { items: SpiderIPPool[] };
+      return await client.list();
     } catch (e) {
       if (apiStatus(e) === 429) return undefined;
       throw e;
     }
   });
-  const pools = new PoolClient(custom);
-  const held = list.items.filter((p) => p.metadata.finalizers?.length);
+  const held = items.filter((o) => o.metadata.finalizers?.length);
   for (let i = 0; i < held.length; i += 50) {
     await Promise.all(
-      held.slice(i, i + 50).map(async (p) => {
+      held.slice(i, i + 50).map(async (o) => {
         try {
-          await pools.replace({ ...p, metadata: { ...p.metadata, finalizers: [] } });
+          await client.replace({ ...o, metadata: { ...o.metadata, finalizers: [] } });
         } catch (e) {
           if (!isNotFound(e) && !isConflict(e)) throw e; // gone, or changed: deleted below either way
         }
       }),
     );
   }
-  await kubectl(["delete", "spiderippools,spidersubnets,spiderreservedips", "--all", "--wait=false"]);
 }
 
 /**

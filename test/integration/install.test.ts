@@ -28,7 +28,7 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
     listClusterCustomObject: [spider("list", "spidersubnets"), spider("list", "spiderippools"), spider("list", "spiderendpoints"), spider("list", "spiderreservedips")],
     makeInformer: [spider("watch", "spidersubnets"), spider("watch", "spiderippools")],
     createClusterCustomObject: [spider("create", "spiderippools")],
-    replaceClusterCustomObject: [spider("update", "spiderippools")],
+    replaceClusterCustomObject: [spider("update", "spiderippools"), spider("update", "spidersubnets")],
     replaceClusterCustomObjectStatus: [spider("update", "spidersubnets", "status"), spider("update", "spiderippools", "status")],
     deleteClusterCustomObject: [spider("delete", "spiderippools")],
     deleteNamespacedCustomObject: [spider("delete", "spiderendpoints")],
