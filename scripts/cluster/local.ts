@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
+import { GROUP, VERSION } from "../../src/api/types.js";
 import { apiStatus, isConflict, isNotFound } from "../../src/k8s/errors.js";
 import { PoolClient, type SpiderClient, SubnetClient } from "../../src/k8s/resources.js";
 

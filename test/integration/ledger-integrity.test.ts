@@ -220,7 +220,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
         namespace,
         body: { metadata: { name: pod, annotations: { "ipam.spidernet.io/ippool": `{"ipv4":["${a}"]}` } }, spec: { containers: [{ name: "c", image: "nginx" }] } },
       });
-      const req: CniRequest = { command: "ADD", containerID: `c-${pod}`, ifName: "eth0", args: {}, cniVersion: "1.0.0", config: {}, pod: { namespace, name: pod, uid: created.metadata?.uid as string } };
+      const req: CniRequest = { command: "ADD", containerID: `c-${pod}`, ifName: "eth0", args: {}, cniVersion: "1.0.0", config: {}, pod: { namespace, name: pod, uid: created.metadata?.uid } };
       return (await ipam.add(req)).ips.map((i) => i.address).join(",");
     };
     expect(await add("first")).to.equal("10.72.0.10/24");
