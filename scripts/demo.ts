@@ -10,7 +10,8 @@ import { buildPlugin, startLocalAgent, startLocalNode } from "./cluster/agent.js
 import { startLocalController, unregisterWebhooks } from "./cluster/controller.js";
 import { ensureCluster, kubectl, localClients, waitFor, wipeSpiderObjects } from "./cluster/local.js";
 
-const NODE = "worker1";
+/** PINPOOL_DEMO_NODE renames the node (and its network namespace pinpool-<node>) for a second checkout. */
+const NODE = process.env.PINPOOL_DEMO_NODE || "worker1";
 
 /** Waits until `count` pods of `selector` run with addresses (the simulated node sets them up). */
 async function podsRunning(selector: string, count: number): Promise<void> {
