@@ -80,6 +80,6 @@ describe("monitoring on a real Prometheus: every dashboard panel shows data, eve
     expect(loaded.filter((r) => r.health !== "ok").map((r) => `${r.name}: ${r.health} ${r.lastError ?? ""}`)).to.deep.equal([]);
     // Whatever other tests left behind (a full pool, say), these two hold on a working cluster.
     const quiet = ["PinpoolAddressConflict", "PinpoolNoLeader"];
-    expect(loaded.filter((r) => quiet.includes(r.name)).map((r) => `${r.name} ${r.state}`)).to.deep.equal(quiet.map((n) => `${n} inactive`));
+    expect(loaded.filter((r) => quiet.includes(r.name)).map((r) => `${r.name} ${r.state}`).sort()).to.deep.equal(quiet.map((n) => `${n} inactive`).sort());
   });
 });
