@@ -14,17 +14,19 @@ export interface PanelQuery {
   type: string;
   refId: string;
   expr: string;
+  /** Grafana's legendFormat, e.g. "{{pool}}". */
+  legend: string;
   /** Grafana asks for one sample at the end of the range (tables, bar charts, stats). */
   instant: boolean;
 }
 
 interface Dashboard {
-  panels: Array<{ title: string; type: string; targets?: Array<{ refId: string; expr: string; instant?: boolean }> }>;
+  panels: Array<{ title: string; type: string; targets?: Array<{ refId: string; expr: string; legendFormat?: string; instant?: boolean }> }>;
 }
 
 export function panelQueries(dashboardText: string = readFileSync(DASHBOARD_PATH, "utf8")): PanelQuery[] {
   const dashboard = JSON.parse(dashboardText) as Dashboard;
-  return dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, type: p.type, refId: t.refId, expr: t.expr, instant: t.instant === true })));
+  return dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, type: p.type, refId: t.refId, expr: t.expr, legend: t.legendFormat ?? "", instant: t.instant === true })));
 }
 
 export interface QueryWindow {
