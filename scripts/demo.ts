@@ -162,6 +162,8 @@ async function main(): Promise<void> {
   await show(["get", "ss"], undefined, "the subnet's ledger: 6 + 11 addresses handed to pools");
   // The page covers the run up to a scrape that has seen nginx-m's pods in the manual pool.
   await waitFor("Prometheus to see nginx-m's 2 addresses", 30_000, async () => ((await query(prometheus.url, 'pinpool_ippool_allocated_ips{pool="nginx-v4-ippool"} == 2')).length > 0 ? true : undefined));
+  // A few more scrapes, so the page shows the final state as lines rather than a last point.
+  await new Promise((r) => setTimeout(r, 5 * SCRAPE_SECONDS * 1000));
   const report = path.join(stateDir, "prometheus", "report.html");
   await writeReport(prometheus.url, start, Math.ceil(Date.now() / 1000), SCRAPE_SECONDS, report);
   console.log(`

@@ -60,13 +60,15 @@ export function chartSvg(chart: Chart, start: number, end: number): string {
   });
   const seconds = Math.round(end - start);
   const axis = `<text x="${PAD.left}" y="${H - 8}">0 s</text><text x="${W - PAD.right}" y="${H - 8}" text-anchor="end">${seconds} s</text>`;
-  const lines = chart.lines.flatMap((l, i) =>
-    segments(l.points).map((seg) => {
-      const color = COLORS[i % COLORS.length] as string;
-      const pts = seg.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-      return seg.length === 1 ? `<circle cx="${pts.split(",")[0]}" cy="${pts.split(",")[1]}" r="2.5" fill="${color}"/>` : `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`;
-    }),
-  );
+  // A marker on every sample too: latency exists only around ADDs, often a lone point.
+  const lines = chart.lines.flatMap((l, i) => {
+    const color = COLORS[i % COLORS.length] as string;
+    return segments(l.points).flatMap((seg) => {
+      const xy = seg.map(([t, v]) => [x(t).toFixed(1), y(v).toFixed(1)]);
+      const dots = xy.map(([cx, cy]) => `<circle cx="${cx}" cy="${cy}" r="2" fill="${color}"/>`);
+      return seg.length === 1 ? dots : [`<polyline fill="none" stroke="${color}" stroke-width="2" points="${xy.map((p) => p.join(",")).join(" ")}"/>`, ...dots];
+    });
+  });
   const empty = finite.length === 0 ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" fill="#a00">no data</text>` : "";
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">${grid.join("")}${axis}${lines.join("")}${empty}</svg>`;
 }
@@ -75,7 +77,7 @@ function legend(chart: Chart): string {
   return chart.lines
     .map((l, i) => {
       const last = [...l.points].reverse().find((p) => Number.isFinite(p[1]));
-      return `<li><span style="background:${COLORS[i % COLORS.length]}"></span>${escape(l.name)}${last ? ` — ${formatValue(last[1], chart.unit)} at the end` : ""}</li>`;
+      return `<li><span style="background:${COLORS[i % COLORS.length]}"></span>${escape(l.name)}${last ? ` — ${formatValue(last[1], chart.unit)} (last value)` : ""}</li>`;
     })
     .join("");
 }

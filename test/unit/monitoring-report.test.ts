@@ -27,13 +27,14 @@ describe("scripts/monitoring/report.ts: Prometheus series → SVG page", () => {
     expect(polylines[0]).to.deep.equal(["64.0,132.0", "744.0,92.0"]);
     expect(polylines[1]).to.deep.equal(["64.0,212.0", "234.0,112.0"]);
     expect(polylines[2]).to.deep.equal(["574.0,12.0", "744.0,12.0"]);
+    expect(svg.match(/<circle /g)?.length, "a marker per finite sample").to.equal(6);
     expect(svg).to.include(">100%</text>").and.not.include("no data");
   });
 
   it("says 'no data' for a chart without a finite value, and escapes names in the page", () => {
     expect(chartSvg({ title: "t", unit: "seconds", lines: [{ name: "p99", points: [[1, NaN]] }] }, 0, 10)).to.include("no data");
     const html = renderReport({ title: "pinpool <demo>", start: 100, end: 108, charts: [{ ...chart, lines: [{ name: "<b>", points: [[100, 0.25]] }] }] });
-    expect(html).to.include("pinpool &#60;demo&#62;").and.include("&#60;b&#62; — 25% at the end").and.not.include("<b>");
+    expect(html).to.include("pinpool &#60;demo&#62;").and.include("&#60;b&#62; — 25% (last value)").and.not.include("<b>");
     expect(html).to.not.match(/<script|https?:\/\/(?!www\.w3\.org)/);
   });
 });
