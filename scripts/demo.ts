@@ -6,11 +6,17 @@
  * The blog's YAML has two typos that no kubectl accepts (`-name: nginx` for `- name: nginx`,
  * and the SpiderIPPool's `spec` indented under `metadata`); they are fixed here, nothing else.
  */
+import path from "node:path";
 import { buildPlugin, startLocalAgent, startLocalNode } from "./cluster/agent.js";
 import { startLocalController, unregisterWebhooks } from "./cluster/controller.js";
 import { ensureCluster, kubectl, localClients, waitFor, wipeSpiderObjects } from "./cluster/local.js";
+import { stateDir } from "./cluster/process.js";
+import { query } from "./monitoring/prom-api.js";
+import { SCRAPE_SECONDS, startLocalPrometheus, waitForTargetsUp } from "./monitoring/prometheus.js";
+import { writeReport } from "./monitoring/report.js";
 
-const NODE = "worker1";
+/** PINPOOL_DEMO_NODE renames the node (and its network namespace pinpool-<node>) for a second checkout. */
+const NODE = process.env.PINPOOL_DEMO_NODE || "worker1";
 
 /** Waits until `count` pods of `selector` run with addresses (the simulated node sets them up). */
 async function podsRunning(selector: string, count: number): Promise<void> {
@@ -120,9 +126,13 @@ async function main(): Promise<void> {
   await buildPlugin();
   const agent = await startLocalAgent(kubeconfig, NODE);
   const node = await startLocalNode(kubeconfig, NODE, agent.socket);
-  for (const c of [controller, agent, node]) c.leaveRunning();
+  const prometheus = await startLocalPrometheus({ controllers: [controller.metricsPort], agents: [agent.metricsPort] });
+  for (const c of [controller, agent, node, prometheus]) c.leaveRunning();
+  await waitForTargetsUp(prometheus.url);
+  const start = Math.floor(Date.now() / 1000);
   console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1, pinpool-controller on 127.0.0.1:${controller.port},`);
   console.log(`node "${NODE}": pinpool-agent on ${agent.socket}, pods in network namespaces via Debian's bridge plugin + pinpool IPAM`);
+  console.log(`Prometheus ${prometheus.url} scrapes both every ${SCRAPE_SECONDS} s and evaluates the alerts of manifests/monitoring/prometheusrule.yaml`);
 
   await show(["apply", "-f", "-"], SUBNET);
   await waitFor("the subnet's counts", 10_000, async () => ((await kubectl(["get", "ss", "nginx-subnet-v4", "-o", "jsonpath={.status.totalIPCount}"])).stdout ? true : undefined));
@@ -150,10 +160,18 @@ async function main(): Promise<void> {
   const denied = await show(["apply", "-f", "-"], OVERLAPPING, "a pool overlapping nginx-v4-ippool is refused");
   if (denied === 0) throw new Error("the overlapping pool was admitted; the demo expected a denial");
   await show(["get", "ss"], undefined, "the subnet's ledger: 6 + 11 addresses handed to pools");
+  // The page covers the run up to a scrape that has seen nginx-m's pods in the manual pool.
+  await waitFor("Prometheus to see nginx-m's 2 addresses", 30_000, async () => ((await query(prometheus.url, 'pinpool_ippool_allocated_ips{pool="nginx-v4-ippool"} == 2')).length > 0 ? true : undefined));
+  // A few more scrapes, so the page shows the final state as lines rather than a last point.
+  await new Promise((r) => setTimeout(r, 5 * SCRAPE_SECONDS * 1000));
+  const report = path.join(stateDir, "prometheus", "report.html");
+  await writeReport(prometheus.url, start, Math.ceil(Date.now() / 1000), SCRAPE_SECONDS, report);
   console.log(`
 The cluster, pinpool-controller, pinpool-agent and the simulated node keep running. Explore with:
   scripts/cluster/kubectl get ss,sp,se,po -o wide
   scripts/cluster/kubectl get sp ${auto} -o yaml
+Prometheus (alerts, graphs): ${prometheus.url}/graph   e.g. max by (pool) (pinpool_ippool_allocated_ips)
+Pool and subnet utilisation and CNI ADD latency over this run: file://${report}
 Stop everything with: npm run cluster:down`);
 }
 

@@ -5,6 +5,7 @@ import http from "node:http";
 import path from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "./local.js";
+import { LOCAL_PORTS } from "./ports.js";
 import { type Component, startComponent, stateDir } from "./process.js";
 
 const run = promisify(execFile);
@@ -45,7 +46,7 @@ export async function startLocalNode(kubeconfigPath: string, node: string, socke
   );
 }
 
-export async function startLocalAgent(kubeconfigPath: string, node: string, metricsPort = 19091): Promise<LocalAgent> {
+export async function startLocalAgent(kubeconfigPath: string, node: string, metricsPort = LOCAL_PORTS.agentMetrics): Promise<LocalAgent> {
   const socket = path.join(stateDir, "run", "agent.sock");
   const component = await startComponent(
     "pinpool-agent",

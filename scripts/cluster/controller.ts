@@ -10,6 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import YAML from "yaml";
 import { kubectl, kubectlOk, repoRoot, waitFor } from "./local.js";
+import { LOCAL_PORTS } from "./ports.js";
 import { startComponent, stateDir } from "./process.js";
 
 const run = promisify(execFile);
@@ -87,7 +88,7 @@ export async function unregisterWebhooks(): Promise<void> {
  * API server routes admissions to it.
  */
 export async function startLocalController(kubeconfigPath: string, o: LocalControllerOptions = {}): Promise<LocalController> {
-  const { port = 19443, metricsPort = 19090, name = "pinpool-controller", register = true } = o;
+  const { port = LOCAL_PORTS.webhook, metricsPort = LOCAL_PORTS.controllerMetrics, name = "pinpool-controller", register = true } = o;
   const certDir = path.join(stateDir, "webhook-certs");
   if (register) await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certDir]);
   await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine

@@ -2,7 +2,8 @@
 # Installs, from Debian, what the local cluster and the tests need when it is missing:
 # openssl (PKI), curl (readiness), iproute2 (network namespaces), the reference CNI plugins
 # (bridge, loopback, host-local) that the e2e tests chain with pinpool, ping for the
-# e2e connectivity checks.
+# e2e connectivity checks, Prometheus and promtool (the alert-rule tests, the demo's and the
+# e2e tests' Prometheus).
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -10,9 +11,17 @@ command -v curl >/dev/null || need+=(curl)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+{ [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+# Debian's prometheus package starts its own daemon (on :9090, data in /var/lib) where the
+# init system lets it. pinpool runs /usr/bin/prometheus itself with its own config and port
+# (scripts/monitoring/prometheus.ts), so the package's service is stopped and kept off.
+if [[ " ${need[*]} " == *" prometheus "* ]]; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+  [ ! -x /etc/init.d/prometheus ] || /etc/init.d/prometheus stop >/dev/null 2>&1 || true
 fi

@@ -14,7 +14,7 @@ ETCD_DATA_DIR="/dev/shm/pinpool-etcd-$(echo -n "$STATE_DIR" | sha256sum | cut -c
 APISERVER_PORT="${PINPOOL_APISERVER_PORT:-16443}"
 ETCD_CLIENT_PORT="${PINPOOL_ETCD_PORT:-12379}"
 ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))
-COMPONENTS=(etcd kube-apiserver kube-controller-manager pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim prometheus)
 
 testbin() { pinpool_testbin_dir; }
 

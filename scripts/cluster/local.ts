@@ -35,9 +35,9 @@ export interface KubectlResult {
 }
 
 /** Runs a program with `stdin`, collecting its output; never throws for a non-zero exit. */
-export function runProcess(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<KubectlResult> {
+export function runProcess(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; stdin?: string; cwd?: string } = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], ...(options.env ? { env: options.env } : {}) });
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

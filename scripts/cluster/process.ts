@@ -19,7 +19,12 @@ export interface Component {
  * stopping any earlier one recorded in .cluster/pids/<name>.pid; resolves once `ready`
  * answers for this very child (`ready` gets its pid and may throw to give up).
  */
-export async function startComponent(name: string, entry: string, env: Record<string, string>, ready: (pid: number) => Promise<boolean>): Promise<Component> {
+export function startComponent(name: string, entry: string, env: Record<string, string>, ready: (pid: number) => Promise<boolean>): Promise<Component> {
+  return startProcess(name, process.execPath, ["--import", "tsx", path.join(repoRoot, entry)], env, ready);
+}
+
+/** Like startComponent, for any program (Prometheus, say); down.sh stops it by the same pid file. */
+export async function startProcess(name: string, command: string, args: string[], env: Record<string, string>, ready: (pid: number) => Promise<boolean>): Promise<Component> {
   const pidFile = path.join(stateDir, "pids", `${name}.pid`);
   if (existsSync(pidFile)) {
     try {
@@ -31,7 +36,7 @@ export async function startComponent(name: string, entry: string, env: Record<st
   mkdirSync(path.join(stateDir, "logs"), { recursive: true });
   mkdirSync(path.dirname(pidFile), { recursive: true });
   const log = openSync(path.join(stateDir, "logs", `${name}.log`), "a");
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, entry)], {
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ["ignore", log, log],
     detached: true,
@@ -54,4 +59,22 @@ export async function startComponent(name: string, entry: string, env: Record<st
       await gone;
     },
   };
+}
+
+/** Stops the process recorded in .cluster/pids/<name>.pid, if it runs, and waits (up to 10 s) until it has exited. */
+export async function stopRecorded(name: string): Promise<void> {
+  const pidFile = path.join(stateDir, "pids", `${name}.pid`);
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8"));
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, "SIGTERM");
+  await waitFor(`${name} (pid ${pid}) to exit`, 10_000, () => Promise.resolve(alive() ? undefined : true));
 }

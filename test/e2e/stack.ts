@@ -9,7 +9,8 @@ import { type LocalAgent, buildPlugin, cniBinDir, startLocalAgent } from "../../
 import { NodeSimulator } from "../../scripts/cluster/node-sim.js";
 import { cluster, pinpoolController } from "../integration/setup.js";
 
-export const NODE = "e2e-node";
+/** The simulated node (and its network namespace pinpool-<node>); PINPOOL_E2E_NODE renames it so two checkouts can run e2e side by side. */
+export const NODE = process.env.PINPOOL_E2E_NODE || "e2e-node";
 
 export interface NodeStack {
   agent: LocalAgent;

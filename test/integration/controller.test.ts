@@ -14,6 +14,7 @@ import { compareAndSwap } from "../../src/k8s/cas.js";
 import { PoolClient } from "../../src/k8s/resources.js";
 import { CONTROLLER_NAMESPACE, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
+import { LOCAL_PORTS } from "../../scripts/cluster/ports.js";
 import { deploymentYaml, poolYaml, rows, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController, replaceController } from "./setup.js";
 
@@ -177,7 +178,7 @@ spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
 
   it("a killed leader's work is taken over by another replica within 30 s", async () => {
     const first = await pinpoolController();
-    const second = await startLocalController(cluster().kubeconfigPath, { name: "pinpool-controller-2", port: 19444, metricsPort: 19092, register: false });
+    const second = await startLocalController(cluster().kubeconfigPath, { name: "pinpool-controller-2", port: LOCAL_PORTS.webhook + 1, metricsPort: LOCAL_PORTS.controllerMetrics + 2, register: false });
     try {
       const holder = await waitFor("a leader", 30_000, leaseHolder);
       expect([first.identity, second.identity]).to.include(holder);

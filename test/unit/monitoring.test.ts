@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import YAML from "yaml";
+import { ruleFileText } from "../../scripts/monitoring/rules.js";
 import { queryableMetricNames } from "./metrics-exported.js";
 
 const monitoring = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../manifests/monitoring");
@@ -41,5 +42,19 @@ describe("monitoring (manifests/monitoring): dashboards and alerts query what th
 
   it("would catch a renamed metric", () => {
     expect(metricsIn('rate(pinpool_agent_cni_duration_seconds_bucket{command="ADD"}[5m])')).to.deep.equal(["pinpool_agent_cni_duration_seconds_bucket"]);
+  });
+});
+
+describe("scripts/monitoring/rules.ts: the rule file Prometheus loads, taken from the PrometheusRule", () => {
+  it("keeps the PrometheusRule's groups as they are, under a top-level groups key", () => {
+    const text = readFileSync(path.join(monitoring, "prometheusrule.yaml"), "utf8");
+    const file = YAML.parse(ruleFileText(text)) as { groups: unknown };
+    expect(Object.keys(file)).to.deep.equal(["groups"]);
+    expect(file.groups).to.deep.equal((YAML.parse(text) as { spec: { groups: unknown } }).spec.groups);
+  });
+
+  it("refuses a manifest that is not a PrometheusRule, or one without groups, saying what it found", () => {
+    expect(() => ruleFileText("kind: ConfigMap\n", "x.yaml")).to.throw('x.yaml: kind is "ConfigMap"; expected "PrometheusRule"');
+    expect(() => ruleFileText("kind: PrometheusRule\nspec: { groups: [] }\n", "x.yaml")).to.throw("x.yaml: spec.groups is []; expected a non-empty list");
   });
 });
