@@ -5,12 +5,12 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
-import { ordinalKept } from "../api/holders.js";
+import { holderKey, ordinalKept } from "../api/holders.js";
 import { API_VERSION, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
 import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
-import { isNotFound } from "../k8s/errors.js";
+import { isNotFound, orUndefined } from "../k8s/errors.js";
 import { conflictLabel } from "../metrics/cas.js";
 import type { AgentMetrics } from "../metrics/agent.js";
 import { AllocationWriter } from "../reservation/allocations.js";
@@ -46,22 +46,12 @@ export class Ipam {
     this.shared = new SharedAddresses(new PoolClient(custom));
   }
 
-  private async readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
-    try {
-      return await this.core.readNamespacedPod({ namespace, name });
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
+  private readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
+    return orUndefined(this.core.readNamespacedPod({ namespace, name }));
   }
 
   private async readEndpoint(namespace: string, name: string): Promise<SpiderEndpoint | undefined> {
-    try {
-      return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name })) as SpiderEndpoint;
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
+    return (await orUndefined(this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name }))) as SpiderEndpoint | undefined;
   }
 
   private async candidates(facts: PodFacts, req: CniRequest): Promise<{ source: string; 4: string[]; 6: string[] }> {
@@ -174,19 +164,10 @@ export class Ipam {
 
   /** Fresh reads for the shared ordinal rule (api/holders.ts#ordinalKept). */
   private async ordinalKept(namespace: string, sts: string, ordinal: number): Promise<boolean> {
-    const set = await this.orUndefined(this.apps.readNamespacedStatefulSet({ namespace, name: sts }));
+    const set = await orUndefined(this.apps.readNamespacedStatefulSet({ namespace, name: sts }));
     if (!ordinalKept(set, false, ordinal)) return false;
-    const ns = await this.orUndefined(this.core.readNamespace({ name: namespace }));
+    const ns = await orUndefined(this.core.readNamespace({ name: namespace }));
     return ordinalKept(set, !!ns?.metadata?.deletionTimestamp, ordinal);
-  }
-
-  private async orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
-    try {
-      return await read;
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
   }
 
   async del(req: CniRequest): Promise<void> {
@@ -201,7 +182,7 @@ export class Ipam {
     if (endpoint && current) {
       const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
       sts = setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined;
-      holder = sts ? `${namespace}/${sts.name}/${sts.ordinal}` : `${namespace}/${name}`;
+      holder = holderKey(namespace, name, sts);
       pools = current.ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
     } else {
       // No endpoint: never written (a crash after the claim) or already deleted (a namespace

@@ -46,3 +46,17 @@ export function parseAddressSpec(spec: AddressSpec): ParsedAddressSpec {
   checkInside(RangeSet.of(family, gateway), "spec.gateway");
   return { family, cidr, addresses, gateway };
 }
+
+/**
+ * The parsed spec, or undefined when it does not parse (an object admitted while the
+ * webhooks were off, in a shape pinpool never accepts: it holds and hands out nothing).
+ * Any other error propagates.
+ */
+export function parsedOrUndefined(spec: AddressSpec): ParsedAddressSpec | undefined {
+  try {
+    return parseAddressSpec(spec);
+  } catch (e) {
+    if (e instanceof AddressError) return undefined;
+    throw e;
+  }
+}

@@ -11,7 +11,7 @@ export interface ControllerConfig {
    * (PINPOOL_CLIENT_CA_FILE). When set, a review without such a certificate is refused.
    */
   clientCAFile?: string;
-  /** With clientCAFile: the certificate common names accepted (PINPOOL_CLIENT_NAMES, comma-separated; empty: any). */
+  /** With clientCAFile: the certificate common names accepted (PINPOOL_CLIENT_NAMES, comma-separated; required then). */
   clientNames: string[];
   webhookPort: number;
   webhookHost: string;
@@ -58,13 +58,18 @@ const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): ControllerConfig {
   const logLevel = env.PINPOOL_LOG_LEVEL || "info";
+  const clientNames = (env.PINPOOL_CLIENT_NAMES ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+  // A cluster CA signs kubelets' and users' client certificates too: name the API server's.
+  if (env.PINPOOL_CLIENT_CA_FILE && clientNames.length === 0) {
+    throw new ConfigError(`PINPOOL_CLIENT_CA_FILE=${JSON.stringify(env.PINPOOL_CLIENT_CA_FILE)} needs PINPOOL_CLIENT_NAMES: the common name(s) of the API server's webhook client certificate, comma-separated`);
+  }
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`PINPOOL_LOG_LEVEL=${JSON.stringify(logLevel)}: expected one of ${LEVELS.join(", ")}`);
   return {
     namespace: env.PINPOOL_NAMESPACE || "pinpool-system",
     ledgerName: env.PINPOOL_LEDGER_NAME || "pinpool-ledger",
     certDir: env.PINPOOL_CERT_DIR || "/etc/pinpool/tls",
     ...(env.PINPOOL_CLIENT_CA_FILE ? { clientCAFile: env.PINPOOL_CLIENT_CA_FILE } : {}),
-    clientNames: (env.PINPOOL_CLIENT_NAMES ?? "").split(",").map((n) => n.trim()).filter((n) => n !== ""),
+    clientNames,
     webhookHost: env.PINPOOL_WEBHOOK_HOST || "0.0.0.0",
     webhookPort: port(env, "PINPOOL_WEBHOOK_PORT", 9443),
     metricsPort: port(env, "PINPOOL_METRICS_PORT", 9090),

@@ -3,15 +3,6 @@ import type * as k8s from "@kubernetes/client-node";
 import type { ObjectMeta } from "../api/types.js";
 import { isConflict, isNotFound } from "../k8s/errors.js";
 
-export async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
-}
-
 /** Runs `write`; a 409 or 404 (someone else changed or deleted the object) leaves it to the next sweep. */
 export async function unlessRaced(write: Promise<unknown>): Promise<boolean> {
   try {

@@ -6,16 +6,16 @@
  * the gauge pinpool_address_conflicts. No winner is chosen: an operator resolves it.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { parseAddressSpec } from "../api/address-spec.js";
+import { type ParsedAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
 import type { AddressSpec, Condition, ObjectMeta } from "../api/types.js";
-import { AddressError } from "../ip/address.js";
 import { cidrBounds } from "../ip/cidr.js";
 import { RangeSet } from "../ip/range-set.js";
 import { PoolClient, type SpiderClient, SubnetClient } from "../k8s/resources.js";
 import { type Holding, conflictsByObject, findConflicts } from "../reservation/conflicts.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import { withCondition } from "./conditions.js";
-import { recordEvent, unlessRaced } from "./effects.js";
+import { recordEvent } from "./effects.js";
+import { compareAndSwap } from "../k8s/cas.js";
 import { addClusterPools, addClusterSubnets, addSubnetPools, planRepair } from "./ledger-repair.js";
 import { type StaleClaim, applyTrims, staleClaims } from "./ledger-sweep.js";
 import type { Snapshot } from "./snapshot.js";
@@ -125,27 +125,29 @@ export class LedgerReconciler {
 
   private async mark<T extends Spider>(objects: readonly T[], byObject: ReturnType<typeof conflictsByObject>, client: SpiderClient<T>): Promise<void> {
     for (const o of objects) {
-      const kind = o.kind;
       const name = o.metadata.name as string;
-      const list = byObject.get(name);
-      const message = list?.map((c) => `shares ${c.shared.toString()} with ${kind} "${c.other}"`).join("; ");
-      const conditions = withCondition(o.status?.conditions, CONFLICT_CONDITION, "AddressesShared", message && `${message}; pinpool hands out none of the shared addresses until one of the objects gives them up`, new Date());
-      if (!conditions) continue;
+      const found = byObject.get(name)?.map((c) => `shares ${c.shared.toString()} with ${o.kind} "${c.other}"`).join("; ");
+      const message = found && `${found}; pinpool hands out none of the shared addresses until one of the objects gives them up`;
+      const change = (x: T): ReturnType<typeof withCondition> => withCondition(x.status?.conditions, CONFLICT_CONDITION, "AddressesShared", message, new Date());
+      if (!change(o)) continue;
       await this.d.guarded("conflicts", name, async () => {
-        if (!(await unlessRaced(client.replaceStatus({ ...o, status: { ...o.status, conditions } })))) return;
-        if (message) await recordEvent(this.d.core, o, { reason: "AddressConflict", message: `${kind} "${name}" ${message}`, type: "Warning" });
+        // A busy pool's status changes often (the agent's claims): re-read, so the condition lands.
+        const written = await compareAndSwap(`${o.kind} "${name}" conditions`, async () => {
+          const fresh = await client.get(name);
+          const conditions = fresh && change(fresh);
+          if (!fresh || !conditions) return false;
+          await client.replaceStatus({ ...fresh, status: { ...fresh.status, conditions } });
+          return true;
+        });
+        if (written && found) await recordEvent(this.d.core, o, { reason: "AddressConflict", message: `${o.kind} "${name}" ${found}`, type: "Warning" });
       });
     }
   }
 }
 
-function holdings(objects: ReadonlyArray<{ metadata: ObjectMeta; spec: AddressSpec }>, addresses: (spec: ReturnType<typeof parseAddressSpec>) => RangeSet): Holding[] {
+function holdings(objects: ReadonlyArray<{ metadata: ObjectMeta; spec: AddressSpec }>, addresses: (spec: ParsedAddressSpec) => RangeSet): Holding[] {
   return objects.flatMap((o) => {
-    try {
-      return [{ name: o.metadata.name as string, addresses: addresses(parseAddressSpec(o.spec)) }];
-    } catch (e) {
-      if (e instanceof AddressError) return [];
-      throw e;
-    }
+    const spec = parsedOrUndefined(o.spec);
+    return spec ? [{ name: o.metadata.name as string, addresses: addresses(spec) }] : [];
   });
 }

@@ -5,11 +5,10 @@
  * claim that collides with nothing is added; one that collides is left out and shown as a
  * conflict (conflicts.ts), never resolved by choosing a winner.
  */
-import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
+import { type ParsedAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
 import type { AddressSpec, ObjectMeta } from "../api/types.js";
-import { AddressError } from "../ip/address.js";
 import { type Cidr, formatCidr } from "../ip/cidr.js";
-import type { RangeSet } from "../ip/range-set.js";
+import { RangeSet } from "../ip/range-set.js";
 import { type ClusterLedger, type SubnetLedger, reclaimed } from "../reservation/ledger.js";
 
 /** What a stored object must hold in its ledger. */
@@ -31,41 +30,40 @@ interface Stored {
   spec: AddressSpec;
 }
 
-/** Parsed specs of the objects that hold addresses now and go on holding them (not deleting). */
-function parsed<T extends Stored>(objects: readonly T[]): Array<{ name: string; spec: ParsedAddressSpec }> {
+/** Parsed specs of `objects` (those that never parsed hold nothing), with whether each is being deleted. */
+function parsed<T extends Stored>(objects: readonly T[]): Array<{ name: string; spec: ParsedAddressSpec; deleting: boolean }> {
   return objects.flatMap((o) => {
-    if (o.metadata.deletionTimestamp) return []; // its finalizer step releases it; re-adding would resurrect it
-    try {
-      return [{ name: o.metadata.name as string, spec: parseAddressSpec(o.spec) }];
-    } catch (e) {
-      if (e instanceof AddressError) return []; // never admitted in this shape: it holds nothing
-      throw e;
-    }
+    const spec = parsedOrUndefined(o.spec);
+    return spec ? [{ name: o.metadata.name as string, spec, deleting: !!o.metadata.deletionTimestamp }] : [];
   });
 }
 
 /**
- * Which ledger each stored object belongs in. A pool already in the cluster ledger stays
- * there (it was made before its subnet); else a pool whose CIDR is exactly a subnet's goes
- * to that subnet's ledger; any other pool to the cluster ledger.
+ * Which ledger each stored object belongs in. A pool whose CIDR is exactly a subnet's is
+ * claimed in that subnet's ledger (the addresses it has of the subnet's), so auto pools
+ * never take them; one already in the cluster ledger (it was made before its subnet) stays
+ * there too. Any other pool goes to the cluster ledger. Objects being deleted are left to
+ * their finalizer step (re-adding would resurrect a claim it just released).
  */
 export function planRepair(pools: readonly Stored[], subnets: readonly Stored[], cluster: ClusterLedger): RepairPlan {
   const plan: RepairPlan = { clusterSubnets: [], clusterPools: [], subnetPools: new Map() };
-  const subnetByCidr = new Map<string, string>();
+  const subnetByCidr = new Map<string, { name: string; addresses: RangeSet }>();
   for (const s of parsed(subnets)) {
-    subnetByCidr.set(formatCidr(s.spec.cidr), s.name);
-    plan.clusterSubnets.push({ name: s.name, cidr: s.spec.cidr, addresses: s.spec.addresses });
+    subnetByCidr.set(formatCidr(s.spec.cidr), { name: s.name, addresses: s.spec.addresses });
+    if (!s.deleting) plan.clusterSubnets.push({ name: s.name, cidr: s.spec.cidr, addresses: s.spec.addresses });
   }
   for (const p of parsed(pools)) {
+    if (p.deleting) continue;
     const wanted = { name: p.name, cidr: p.spec.cidr, addresses: p.spec.addresses };
-    const subnet = cluster.pools.has(p.name) ? undefined : subnetByCidr.get(formatCidr(p.spec.cidr));
-    if (!subnet) {
-      plan.clusterPools.push(wanted);
-      continue;
-    }
-    const list = plan.subnetPools.get(subnet);
-    if (list) list.push(wanted);
-    else plan.subnetPools.set(subnet, [wanted]);
+    const subnet = subnetByCidr.get(formatCidr(p.spec.cidr));
+    if (!subnet || cluster.pools.has(p.name)) plan.clusterPools.push(wanted);
+    if (!subnet) continue;
+    // Addresses outside the subnet's spec.ips are not its to give: they stay out of its ledger.
+    const inside = { ...wanted, addresses: p.spec.addresses.intersection(subnet.addresses) };
+    if (inside.addresses.isEmpty) continue;
+    const list = plan.subnetPools.get(subnet.name);
+    if (list) list.push(inside);
+    else plan.subnetPools.set(subnet.name, [inside]);
   }
   return plan;
 }
@@ -79,9 +77,14 @@ export interface Added {
 interface AddOps<L> {
   /** What the ledger lacks of `w`; undefined when its entry covers it. */
   missing(ledger: L, w: Wanted): RangeSet | undefined;
-  /** True when adding `missing` would take addresses (or a CIDR) another entry holds. */
-  collides(ledger: L, w: Wanted, missing: RangeSet): boolean;
+  /** What of `missing` another entry holds (for a subnet's CIDR: all of it, or nothing). */
+  colliding(ledger: L, w: Wanted, missing: RangeSet): RangeSet;
   add(ledger: L, w: Wanted, missing: RangeSet): L;
+}
+
+/** The addresses of `overlaps` together (empty when there are none). */
+function union(family: RangeSet["family"], overlaps: ReadonlyArray<{ overlap: RangeSet }>): RangeSet {
+  return RangeSet.fromRanges(family, overlaps.flatMap((o) => o.overlap.ranges));
 }
 
 /** What an entry lacks of `addresses`: all of them when there is no entry; undefined when covered. */
@@ -91,13 +94,19 @@ function lacking(entry: { addresses: RangeSet } | undefined, addresses: RangeSet
   return missing.isEmpty ? undefined : missing;
 }
 
-/** Adds, inside the ledger's compare-and-swap, what is missing and collides with nothing. */
+/**
+ * Adds, inside the ledger's compare-and-swap, what is missing and collides with nothing.
+ * The colliding part of a claim is left out (a conflict, shown elsewhere); the rest is
+ * still claimed, so no reservation takes the unshared addresses meanwhile.
+ */
 function applyAdds<L>(ledger: L, wanted: readonly Wanted[], ops: AddOps<L>): { ledger: L; added: Added[] } {
   let next = ledger;
   const added: Added[] = [];
   for (const w of wanted) {
-    const missing = ops.missing(next, w);
-    if (!missing || ops.collides(next, w, missing)) continue;
+    const lacked = ops.missing(next, w);
+    if (!lacked) continue;
+    const missing = lacked.difference(ops.colliding(next, w, lacked));
+    if (missing.isEmpty && !lacked.isEmpty) continue;
     next = ops.add(next, w, missing);
     added.push({ name: w.name, missing });
   }
@@ -107,7 +116,7 @@ function applyAdds<L>(ledger: L, wanted: readonly Wanted[], ops: AddOps<L>): { l
 export function addSubnetPools(ledger: SubnetLedger, wanted: readonly Wanted[]): { ledger: SubnetLedger; added: Added[] } {
   return applyAdds(ledger, wanted, {
     missing: (l, w) => lacking(l.pools.get(w.name), w.addresses),
-    collides: (l, w, missing) => l.conflicts(missing, w.name).length > 0,
+    colliding: (l, w, missing) => union(missing.family, l.conflicts(missing, w.name)),
     add: (l, w, missing) => {
       const current = l.pools.get(w.name);
       return l.with(w.name, reclaimed({ ...current, addresses: current ? current.addresses.union(missing) : missing }));
@@ -118,7 +127,7 @@ export function addSubnetPools(ledger: SubnetLedger, wanted: readonly Wanted[]):
 export function addClusterPools(ledger: ClusterLedger, wanted: readonly Wanted[]): { ledger: ClusterLedger; added: Added[] } {
   return applyAdds(ledger, wanted, {
     missing: (l, w) => lacking(l.pools.get(w.name), w.addresses),
-    collides: (l, w, missing) => l.addressConflicts("pools", missing, w.name).length > 0,
+    colliding: (l, w, missing) => union(missing.family, l.addressConflicts("pools", missing, w.name)),
     add: (l, w, missing) => {
       const current = l.pools.get(w.name);
       return l.with("pools", w.name, reclaimed({ ...current, cidr: w.cidr, addresses: current ? current.addresses.union(missing) : missing }));
@@ -133,7 +142,7 @@ export function addClusterSubnets(ledger: ClusterLedger, wanted: readonly Wanted
       const current = l.subnets.get(w.name);
       return lacking(current && sameCidr(current.cidr, w.cidr) ? current : undefined, w.addresses);
     },
-    collides: (l, w) => l.cidrConflicts("subnets", w.cidr, { except: w.name }).length > 0,
+    colliding: (l, w, missing) => (l.cidrConflicts("subnets", w.cidr, { except: w.name }).length > 0 ? missing : RangeSet.empty(missing.family)),
     add: (l, w, missing) => {
       const current = l.subnets.get(w.name);
       const kept = current && sameCidr(current.cidr, w.cidr) ? current.addresses.union(missing) : w.addresses;

@@ -4,9 +4,8 @@
  * a quota, a dropped connection) the claim stays. Such claims are trimmed to the stored
  * objects once they have outlived the grace period (see Sightings).
  */
-import { parseAddressSpec } from "../api/address-spec.js";
+import { parsedOrUndefined } from "../api/address-spec.js";
 import { type AddressSpec, type ObjectMeta, RELEASE_FINALIZER } from "../api/types.js";
-import { AddressError } from "../ip/address.js";
 import { RangeSet } from "../ip/range-set.js";
 
 export interface StaleClaim {
@@ -39,13 +38,8 @@ export function staleClaims(
     }
     // Its finalizer releases a deleting pool's claim once its pods are gone.
     if (pool.metadata.deletionTimestamp && pool.metadata.finalizers?.includes(RELEASE_FINALIZER)) continue;
-    let held: RangeSet;
-    try {
-      held = parseAddressSpec(pool.spec).addresses;
-    } catch (e) {
-      if (e instanceof AddressError) continue; // never admitted in this shape; leave it to a person
-      throw e;
-    }
+    const held = parsedOrUndefined(pool.spec)?.addresses;
+    if (!held) continue; // never admitted in this shape; leave it to a person
     if (held.containsSet(addresses)) continue;
     const keep = addresses.intersection(held);
     out.push({ ...judged, keep, why: `${kind} "${name}" holds only ${keep.isEmpty ? "none" : keep.toString()} of ${addresses.toString()}` });

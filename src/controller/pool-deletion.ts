@@ -3,7 +3,7 @@
  * its ledger claims are released and the finalizer removed. A pool whose spec never parsed
  * holds no claim: its finalizer just goes.
  */
-import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
+import { type ParsedAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
 import { RELEASE_FINALIZER, type SpiderIPPool } from "../api/types.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { AddressError } from "../ip/address.js";
@@ -15,14 +15,16 @@ export type DeletionStep = { kind: "none" } | { kind: "wait"; allocated: number;
 
 export function decidePoolDeletion(pool: SpiderIPPool): DeletionStep {
   if (!pool.metadata.deletionTimestamp || !pool.metadata.finalizers?.includes(RELEASE_FINALIZER)) return { kind: "none" };
-  let spec: ParsedAddressSpec;
+  const spec = parsedOrUndefined(pool.spec);
+  if (!spec) return { kind: "release" };
+  let record: AllocationRecord;
   try {
-    spec = parseAddressSpec(pool.spec);
+    record = AllocationRecord.decode(spec.family, pool.status?.allocations, "status.allocations");
   } catch (e) {
-    if (e instanceof AddressError) return { kind: "release" };
-    throw e;
+    if (!(e instanceof AddressError)) throw e;
+    // Who holds what is unknown: releasing could free an address a pod still uses.
+    return { kind: "wait", allocated: 0, message: `status.allocations cannot be read (${e.message}); the pool is deleted once it can: fix or clear it with kubectl edit --subresource=status` };
   }
-  const record = AllocationRecord.decode(spec.family, pool.status?.allocations);
   if (record.count === 0) return { kind: "release", spec };
   const holders = [...new Set(record.holders())];
   return {

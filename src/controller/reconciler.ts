@@ -9,27 +9,25 @@
 import type * as k8s from "@kubernetes/client-node";
 import { parseAddressSpec } from "../api/address-spec.js";
 import { LABEL } from "../api/labels.js";
-import { GROUP, PLURAL, RELEASE_FINALIZER, type SpiderEndpoint, type SpiderIPPool, type SpiderSubnet, VERSION } from "../api/types.js";
+import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
-import { PoolClient, SubnetClient, readWorkload } from "../k8s/resources.js";
+import { PoolClient, readWorkload } from "../k8s/resources.js";
 import type { ReconcileMetrics } from "../metrics/reconcile.js";
 import { poolCounts, subnetCountsOf } from "../reservation/counts.js";
 import { LedgerFormatError } from "../reservation/ledger.js";
 import type { AllocationWriter } from "../reservation/allocations.js";
-import { releasePoolClaims, releaseSubnetClaim } from "../reservation/release.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import type { ReservedIPs } from "../reservation/reserved-ips.js";
 import { reserve } from "../reservation/reserve.js";
 import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "./auto-pools.js";
 import { Sightings } from "./grace.js";
-import { withCondition } from "./conditions.js";
-import { orUndefined, recordEvent, unlessRaced } from "./effects.js";
+import { unlessRaced } from "./effects.js";
+import { orUndefined } from "../k8s/errors.js";
+import { Finalizers } from "./finalizers.js";
 import { LedgerReconciler } from "./ledger-reconciler.js";
 import type { StaleClaim } from "./ledger-sweep.js";
-import { DELETING_CONDITION, decidePoolDeletion } from "./pool-deletion.js";
-import { decideSubnetDeletion } from "./subnet-deletion.js";
-import { type HolderView, holderGone, parseHolder } from "../api/holders.js";
+import { type HolderView, holderGone, holderKey, parseHolder } from "../api/holders.js";
 import { type Snapshot, takeSnapshot } from "./snapshot.js";
 
 export interface ReconcilerDeps {
@@ -53,8 +51,8 @@ export interface ReconcilerTiming {
 export class Reconciler {
   private readonly sightings: Sightings;
   private readonly pools: PoolClient;
-  private readonly subnets: SubnetClient;
   private readonly ledgers: LedgerReconciler;
+  private readonly finalizers: Finalizers;
   private conflicts = 0;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -66,7 +64,7 @@ export class Reconciler {
   ) {
     this.sightings = new Sightings(timing.graceMs);
     this.pools = new PoolClient(d.custom);
-    this.subnets = new SubnetClient(d.custom);
+    this.finalizers = new Finalizers({ ...d, done: (action, fields, message) => this.done(action, fields, message) });
     this.ledgers = new LedgerReconciler({
       ...d,
       ripe: (ledger, claims, now) => this.ripe(ledger, claims, now),
@@ -88,6 +86,7 @@ export class Reconciler {
     clearTimeout(this.timer);
     await this.running;
     this.d.metrics.leader.set(0);
+    this.conflicts = 0; // the next leader counts afresh
     this.d.metrics.clearGauges();
   }
 
@@ -108,10 +107,10 @@ export class Reconciler {
     const endTimer = this.d.metrics.sweepDuration.startTimer();
     const s = await takeSnapshot(this.d);
     const now = Date.now();
-    await this.each("finalizers", [...s.pools, ...s.subnets], (o) => this.ensureFinalizer(o));
+    await this.each("finalizers", [...s.pools, ...s.subnets], (o) => this.finalizers.ensure(o));
     await this.each("allocations", s.pools, (p) => this.releaseGoneHolders(p, s, now));
-    await this.each("pool-deletion", s.pools, (p) => this.settleDeletion(p));
-    await this.each("subnet-deletion", s.subnets, (x) => this.settleSubnetDeletion(x, s));
+    await this.each("pool-deletion", s.pools, (p) => this.finalizers.settlePool(p));
+    await this.each("subnet-deletion", s.subnets, (x) => this.finalizers.settleSubnet(x, s));
     await this.each("auto-pool", s.pools, (p) => this.reconcileAutoPool(p, s, now));
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
     await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
@@ -178,64 +177,6 @@ export class Reconciler {
     }
   }
 
-  /** A deleted pool: says what it waits for, or releases its ledger claims and its finalizer. */
-  private async settleDeletion(snapshotPool: SpiderIPPool): Promise<void> {
-    if (decidePoolDeletion(snapshotPool).kind === "none") return;
-    const name = snapshotPool.metadata.name as string;
-    const pool = await this.pools.get(name);
-    if (!pool) return;
-    const step = decidePoolDeletion(pool);
-    if (step.kind === "wait") {
-      const conditions = withCondition(pool.status?.conditions, DELETING_CONDITION, "AddressesInUse", step.message, new Date());
-      if (!conditions) return;
-      if (await unlessRaced(this.pools.replaceStatus({ ...pool, status: { ...pool.status, conditions } }))) {
-        await recordEvent(this.d.core, pool, { reason: "WaitingForPods", message: step.message, type: "Normal" });
-      }
-      return;
-    }
-    if (step.kind !== "release") return;
-    if (step.spec) await releasePoolClaims(this.d.stores, name, step.spec);
-    const finalizers = (pool.metadata.finalizers ?? []).filter((f) => f !== RELEASE_FINALIZER);
-    if (await unlessRaced(this.pools.replace({ ...pool, metadata: { ...pool.metadata, finalizers } }))) {
-      this.done("release_pool", { pool: name }, "released the deleted pool's addresses to its ledgers and removed its finalizer");
-    }
-  }
-
-  /**
-   * Pools and subnets written while the webhooks were off (break glass, a restore) lack
-   * pinpool's finalizer: without it their claims would only be trimmed after the grace
-   * period once they are gone, and a pool's deletion would not wait for its pods.
-   */
-  private async ensureFinalizer(o: SpiderIPPool | SpiderSubnet): Promise<void> {
-    if (o.metadata.deletionTimestamp || o.metadata.finalizers?.includes(RELEASE_FINALIZER)) return;
-    const metadata = { ...o.metadata, finalizers: [...(o.metadata.finalizers ?? []), RELEASE_FINALIZER] };
-    const written = o.kind === "SpiderSubnet" ? this.subnets.replace({ ...o, metadata }) : this.pools.replace({ ...o, metadata });
-    if (await unlessRaced(written)) this.done("add_finalizer", { [o.kind]: o.metadata.name }, `added the finalizer ${RELEASE_FINALIZER}`);
-  }
-
-  /** A deleted subnet: says which pools it waits for, or releases its cluster-ledger claim and its finalizer. */
-  private async settleSubnetDeletion(snapshotSubnet: SpiderSubnet, s: Snapshot): Promise<void> {
-    if (decideSubnetDeletion(snapshotSubnet, s.pools).kind === "none") return;
-    const name = snapshotSubnet.metadata.name as string;
-    const subnet = await this.subnets.get(name);
-    if (!subnet) return;
-    // Fresh pools: one admitted since the snapshot must keep the subnet.
-    const step = decideSubnetDeletion(subnet, await this.pools.list());
-    if (step.kind === "wait") {
-      const conditions = withCondition(subnet.status?.conditions, DELETING_CONDITION, "PoolsInSubnet", step.message, new Date());
-      if (conditions && (await unlessRaced(this.subnets.replaceStatus({ ...subnet, status: { ...subnet.status, conditions } })))) {
-        await recordEvent(this.d.core, subnet, { reason: "WaitingForPools", message: step.message, type: "Normal" });
-      }
-      return;
-    }
-    if (step.kind !== "release") return;
-    await releaseSubnetClaim(this.d.stores, name);
-    const finalizers = (subnet.metadata.finalizers ?? []).filter((f) => f !== RELEASE_FINALIZER);
-    if (await unlessRaced(this.subnets.replace({ ...subnet, metadata: { ...subnet.metadata, finalizers } }))) {
-      this.done("release_subnet", { subnet: name }, "released the deleted subnet's claim in the cluster ledger and removed its finalizer");
-    }
-  }
-
   private async reconcileAutoPool(pool: SpiderIPPool, s: Snapshot, now: number): Promise<void> {
     const owner = autoPoolOwner(pool);
     if (!owner) return;
@@ -252,7 +193,7 @@ export class Reconciler {
         return;
       }
       case "resize": {
-        const verdict = await reserve(action.plan, this.d, false);
+        const verdict = await reserve(action.plan, this.d, false, { shrink: true });
         if (!verdict.allowed) throw new Error(`resizing SpiderIPPool "${name}" from ${action.from} to ${action.to} addresses failed: ${verdict.message}`);
         this.done("resize_pool", { pool: name, from: String(action.from), to: action.to }, `resized for ${owner.kind} ${key}`);
         return;
@@ -276,7 +217,7 @@ export class Reconciler {
     const { namespace, name } = ep.metadata as { namespace: string; name: string };
     if (s.pods.has(`${namespace}/${name}`)) return;
     const setName = ep.status?.ownerControllerType === "StatefulSet" ? ep.status.ownerControllerName : undefined;
-    const holder = setName ? `${namespace}/${setName}/${name.slice(setName.length + 1)}` : `${namespace}/${name}`;
+    const holder = holderKey(namespace, name, setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined);
     if (!holderGone(holder, s) || !this.sightings.missing(`endpoint/${namespace}/${name}`, now)) return;
     if (!holderGone(holder, await this.freshView(holder))) return;
     const body: k8s.V1DeleteOptions = { preconditions: { uid: ep.metadata.uid } };

@@ -8,6 +8,16 @@ export function apiStatus(e: unknown): number | undefined {
 export const isNotFound = (e: unknown): boolean => apiStatus(e) === 404;
 export const isConflict = (e: unknown): boolean => apiStatus(e) === 409;
 
+/** The object `read` returns, or undefined when the API server says it does not exist (404). */
+export async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
 /** The API server's own message from a failed call (its Status body), for error text. */
 export function apiMessage(e: unknown): string {
   if (e instanceof ApiException) {

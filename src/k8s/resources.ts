@@ -1,8 +1,7 @@
 /** Typed access to the cluster-scoped Spider resources through the CustomObjects API. */
 import type * as k8s from "@kubernetes/client-node";
 import { GROUP, PLURAL, type SpiderIPPool, type SpiderReservedIP, type SpiderSubnet, VERSION } from "../api/types.js";
-import type { WorkloadRef } from "../api/names.js";
-import type { WorkloadObject } from "../api/names.js";
+import type { WorkloadObject, WorkloadRef } from "../api/names.js";
 import { isNotFound } from "./errors.js";
 
 /** Typed CAS access to one kind of cluster-scoped Spider object. */

@@ -15,6 +15,8 @@ export interface SubnetView {
   name: string;
   spec: ParsedAddressSpec;
   ledger: SubnetLedger;
+  /** Being deleted: it hands out nothing more (its deletion waits for its ledger to empty). */
+  deleting?: boolean;
 }
 
 /** Spiderpool's application key for an auto pool: `apps_v1_Deployment_ns_name`. */
@@ -55,6 +57,9 @@ export function decideClaim(
     };
   }
   const held = subnet.ledger.pools.get(pool.name);
+  if (subnet.deleting) {
+    return { verdict: deny(`SpiderSubnet "${pool.subnet}" is being deleted and hands out no more addresses; ${kind} "${workload.name}" must name another subnet (or wait until it is gone and create it again)`, 409) };
+  }
   const have = held ? Number(held.addresses.size) : 0;
   if (held && have >= pool.size) {
     if (stored?.containsSet(held.addresses)) return { verdict: allow(), addresses: held.addresses };

@@ -8,11 +8,10 @@ import type * as k8s from "@kubernetes/client-node";
 import { parseIPList } from "../ip/ip-list.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { RangeSet } from "../ip/range-set.js";
-import { parseAddressSpec } from "../api/address-spec.js";
+import { parseAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
 import { compareAndSwap } from "../k8s/cas.js";
 import { apiMessage, isConflict } from "../k8s/errors.js";
 import { PoolClient } from "../k8s/resources.js";
-import type { SpiderIPPool } from "../api/types.js";
 import type { ReservedIPs } from "./reserved-ips.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
@@ -27,39 +26,35 @@ export interface ReserveDeps {
   reserved: ReservedIPs;
 }
 
-/** Reserves every pool of `plan`; on a dry run, only checks that it could. */
-export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: boolean): Promise<Verdict> {
+/**
+ * Reserves every pool of `plan`; on a dry run, only checks that it could. Only with
+ * `shrink` (the controller's resize sweep, which read the workload's replicas from the API
+ * server) does a pool give back addresses beyond its size: admission only ever adds, as a
+ * review can be forged or refused by a later step.
+ */
+export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: boolean, { shrink: mayShrink = false } = {}): Promise<Verdict> {
   const reserved = await deps.reserved.sets();
   const pools = new PoolClient(deps.custom);
   const warnings: string[] = [];
   for (const pool of plan.pools) {
     let subnet: SubnetState | undefined;
-    const stored = storedAddresses(await pools.get(pool.name));
+    const existing = await pools.get(pool.name);
+    const stored = existing && parsedOrUndefined(existing.spec)?.addresses;
     const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
       subnet = state;
-      return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
+      return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state, deleting: !!state.subnet.metadata.deletionTimestamp }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
     });
     if (!outcome.verdict.allowed) return outcome.verdict;
     if (dryRun || !subnet || !outcome.addresses) continue;
     const denial = await ensurePool(plan, pool, subnet, outcome.addresses, pools);
     if (denial) return denial;
-    if (outcome.addresses.size > BigInt(pool.size)) {
+    if (mayShrink && outcome.addresses.size > BigInt(pool.size)) {
       const warning = await shrink(plan, pool, deps.stores, pools);
       if (warning) warnings.push(warning);
     }
     await refreshPoolCounts(pools, pool.name);
   }
   return allow(undefined, warnings);
-}
-
-/** A stored pool's addresses; undefined when there is none (or its spec never parsed: it is re-read and checked in ensurePool). */
-function storedAddresses(pool: SpiderIPPool | undefined): RangeSet | undefined {
-  if (!pool) return undefined;
-  try {
-    return parseAddressSpec(pool.spec).addresses;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Creates the auto pool with `addresses`, or grows an existing one to them. */
@@ -98,6 +93,9 @@ async function shrink(plan: ReservationPlan, pool: PoolPlan, stores: LedgerStore
   let dropped = RangeSet.empty(pool.family);
   let shortBy = 0n;
   await compareAndSwap(`SpiderIPPool "${pool.name}" shrink`, async () => {
+    // Each attempt decides afresh: what a conflicted attempt meant to drop is not dropped.
+    dropped = RangeSet.empty(pool.family);
+    shortBy = 0n;
     const existing = await pools.get(pool.name);
     if (!existing) return; // deleted meanwhile: nothing to shrink
     const spec = parseAddressSpec(existing.spec);

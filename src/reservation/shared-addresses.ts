@@ -1,11 +1,13 @@
 /**
  * Which of a pool's addresses another stored pool holds too, for the agent: it never hands
- * out a shared address. Read through a cache of every pool's spec, re-listed at most every
- * `ttlMs` and only when a claim asks (an idle agent lists nothing). A pool that starts to
- * overlap within the TTL is also caught by the controller's sweep (Conflict condition).
+ * out a shared address. Read through a cache of every pool's spec, re-listed when it is
+ * older than `ttlMs`, or than a second when a claim names a pool the cache has not seen
+ * (a pool made moments ago), and only when a claim asks (an idle agent lists nothing);
+ * concurrent claims share one list. A pool that starts to overlap a known one within the
+ * TTL is caught by the controller's sweep too (Conflict condition).
  */
-import { parseAddressSpec } from "../api/address-spec.js";
-import { AddressError, type Family } from "../ip/address.js";
+import { parsedOrUndefined } from "../api/address-spec.js";
+import type { Family } from "../ip/address.js";
 import { RangeSet } from "../ip/range-set.js";
 import type { PoolClient } from "../k8s/resources.js";
 import { conflictsByObject, findConflicts } from "./conflicts.js";
@@ -16,8 +18,17 @@ export interface Shared {
   with: string[];
 }
 
+const UNKNOWN_POOL_REFRESH_MS = 1_000;
+
+interface Catalog {
+  at: number;
+  known: Set<string>;
+  byPool: Map<string, Shared>;
+}
+
 export class SharedAddresses {
-  private cache?: { at: number; byPool: Map<string, Shared> };
+  private cache?: Catalog;
+  private loading?: Promise<Catalog>;
 
   constructor(
     private readonly pools: PoolClient,
@@ -26,23 +37,28 @@ export class SharedAddresses {
 
   /** The addresses of pool `name` (of `family`) that other pools hold too. */
   async of(name: string, family: Family): Promise<Shared> {
-    if (!this.cache || Date.now() - this.cache.at > this.ttlMs) this.cache = { at: Date.now(), byPool: await this.load() };
-    return this.cache.byPool.get(name) ?? { addresses: RangeSet.empty(family), with: [] };
+    const age = this.cache ? Date.now() - this.cache.at : Infinity;
+    if (age > this.ttlMs || (!this.cache?.known.has(name) && age > UNKNOWN_POOL_REFRESH_MS)) this.cache = await this.reload();
+    const shared = this.cache?.byPool.get(name);
+    return shared && shared.addresses.family === family ? shared : { addresses: RangeSet.empty(family), with: [] };
   }
 
-  private async load(): Promise<Map<string, Shared>> {
-    const holdings = (await this.pools.list()).flatMap((p) => {
-      try {
-        return [{ name: p.metadata.name as string, addresses: parseAddressSpec(p.spec).addresses }];
-      } catch (e) {
-        if (e instanceof AddressError) return []; // never admitted in this shape: it hands out nothing
-        throw e;
-      }
+  private reload(): Promise<Catalog> {
+    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private async load(): Promise<Catalog> {
+    const at = Date.now();
+    const listed = await this.pools.list();
+    const holdings = listed.flatMap((p) => {
+      const spec = parsedOrUndefined(p.spec);
+      return spec ? [{ name: p.metadata.name as string, addresses: spec.addresses }] : [];
     });
-    const out = new Map<string, Shared>();
+    const byPool = new Map<string, Shared>();
     for (const [name, list] of conflictsByObject(findConflicts(holdings))) {
-      out.set(name, { addresses: RangeSet.fromRanges(list[0]!.shared.family, list.flatMap((c) => c.shared.ranges)), with: list.map((c) => c.other) });
+      byPool.set(name, { addresses: RangeSet.fromRanges(list[0]!.shared.family, list.flatMap((c) => c.shared.ranges)), with: list.map((c) => c.other) });
     }
-    return out;
+    return { at, known: new Set(listed.map((p) => p.metadata.name as string)), byPool };
   }
 }

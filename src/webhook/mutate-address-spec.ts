@@ -13,7 +13,7 @@ import { RELEASE_FINALIZER } from "../api/types.js";
 import type { AdmissionRequest } from "./admission.js";
 
 interface WithSpec {
-  metadata?: { finalizers?: string[] };
+  metadata?: { finalizers?: string[]; deletionTimestamp?: string };
   spec?: { ipVersion?: number; subnet?: string; ips?: string[] };
 }
 
@@ -30,6 +30,8 @@ function inferFamily(spec: NonNullable<WithSpec["spec"]>): 4 | 6 | undefined {
 export function decideAddressSpecDefaults(req: AdmissionRequest): Operation[] {
   if (req.operation !== "CREATE" && req.operation !== "UPDATE") return [];
   const object = req.object as WithSpec;
+  // An object being deleted keeps its spec as stored: the controller's finalizer removal must pass unchanged.
+  if (object.metadata?.deletionTimestamp) return [];
   const mutated = structuredClone(object);
   const family = object.spec && object.spec.ipVersion === undefined ? inferFamily(object.spec) : undefined;
   if (mutated.spec && family) mutated.spec.ipVersion = family;

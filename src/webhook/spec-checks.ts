@@ -76,3 +76,15 @@ export function specErrorMessage(e: unknown): string {
   if (e instanceof SpecError || e instanceof AddressError) return e.message;
   throw e;
 }
+
+/**
+ * A spec change on an object being deleted, refused: its claims are being released as
+ * they are (undefined when the spec is unchanged).
+ */
+export function deletingSpecChange(subject: string, old: object, next: object): string | undefined {
+  const o = old as Record<string, unknown>;
+  const n = next as Record<string, unknown>;
+  const changed = [...new Set([...Object.keys(o), ...Object.keys(n)])].filter((k) => JSON.stringify(o[k]) !== JSON.stringify(n[k])).sort();
+  if (changed.length === 0) return undefined;
+  return `${subject} is being deleted; its spec can no longer change (changed: ${changed.map((k) => `spec.${k}`).join(", ")}); only metadata (labels, finalizers) may be updated until it is gone`;
+}

@@ -3,7 +3,7 @@
  * belongs to that subnet and is claimed in the subnet's ledger; any other pool is claimed
  * in the cluster ledger. Rules from Spiderpool's ippool_validate.go.
  */
-import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
+import { type ParsedAddressSpec, parseAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
 import { RELEASE_FINALIZER, type SpiderIPPool } from "../api/types.js";
 import { formatAddress } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
@@ -12,7 +12,7 @@ import type { RangeSet } from "../ip/range-set.js";
 import { type ClusterLedger, type SubnetLedger, reclaimed } from "../reservation/ledger.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Verdict, allow, deny, type Outcome, nameList } from "../api/verdict.js";
-import { checkAddressSpec, checkAffinities, immutableChange, specErrorMessage } from "./spec-checks.js";
+import { checkAddressSpec, checkAffinities, deletingSpecChange, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 export interface PreparedPool {
   readonly name: string;
@@ -43,9 +43,8 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
   if (req.operation === "DELETE") return { verdict: decidePoolDelete(pool, subject) };
   if (req.operation === "UPDATE" && pool.metadata.deletionTimestamp) {
     const old = req.oldObject as unknown as SpiderIPPool;
-    return JSON.stringify(old.spec) === JSON.stringify(pool.spec)
-      ? { verdict: allow() }
-      : { verdict: deny(`${subject} is being deleted; its spec can no longer change`) };
+    const refused = deletingSpecChange(subject, old.spec, pool.spec);
+    return { verdict: refused ? deny(refused) : allow() };
   }
   let spec: ParsedAddressSpec;
   try {
@@ -69,17 +68,9 @@ export function preparePool(req: AdmissionRequest): { verdict: Verdict } | { poo
         ),
       };
     }
-    stored = storedAddresses(old);
+    stored = parsedOrUndefined(old.spec)?.addresses;
   }
   return { pool: { name, operation: req.operation === "UPDATE" ? "UPDATE" : "CREATE", spec, ...(stored ? { stored } : {}) } };
-}
-
-function storedAddresses(old: SpiderIPPool): RangeSet | undefined {
-  try {
-    return parseAddressSpec(old.spec).addresses;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -150,6 +141,7 @@ export function decidePoolInSubnet(
   subnetName: string,
   subnet: ParsedAddressSpec,
   ledger: SubnetLedger,
+  deleting = false,
 ): Outcome<SubnetLedger> {
   const outside = pool.spec.addresses.difference(subnet.addresses);
   if (!outside.isEmpty) {
@@ -163,6 +155,7 @@ export function decidePoolInSubnet(
   if (clash) return { verdict: deny(overlapMessage(pool.name, clash.owner, clash.overlap)) };
   const current = ledger.pools.get(pool.name);
   if (covered(pool, current?.addresses)) return { verdict: allow() };
+  if (deleting) return { verdict: deny(`${subjectOf(pool.name)}: SpiderSubnet "${subnetName}" is being deleted and hands out no more addresses; use another subnet's CIDR`, 409) };
   const addresses = current ? current.addresses.union(pool.spec.addresses) : pool.spec.addresses;
   return { verdict: allow(), write: ledger.with(pool.name, reclaimed({ ...current, addresses })) };
 }

@@ -26,7 +26,7 @@ async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boole
   const subnet = inCluster.subnet;
   const inSubnet = await stores.updateSubnet(subnet, dryRun, (state) =>
     state
-      ? decidePoolInSubnet(pool, subnet, state.spec, state.ledger)
+      ? decidePoolInSubnet(pool, subnet, state.spec, state.ledger, !!state.subnet.metadata.deletionTimestamp)
       : { verdict: deny(`SpiderSubnet "${subnet}" was deleted while SpiderIPPool "${pool.name}" was admitted; apply the pool again`, 409) },
   );
   return inSubnet.verdict;

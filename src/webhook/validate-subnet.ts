@@ -7,8 +7,9 @@ import type { SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Outcome, type Verdict, allow, deny, nameList } from "../api/verdict.js";
-import { type ClusterLedger, SubnetLedger } from "../reservation/ledger.js";
-import { checkAddressSpec, immutableChange, specErrorMessage } from "./spec-checks.js";
+import { type ClusterLedger, SubnetLedger, reclaimed } from "../reservation/ledger.js";
+import { parsedOrUndefined } from "../api/address-spec.js";
+import { checkAddressSpec, deletingSpecChange, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 /**
  * What is decided from the review alone, with no ledger: a DELETE (refused while the
@@ -21,7 +22,8 @@ export function decideSubnetWithoutLedger(req: AdmissionRequest): Verdict | unde
   const subnet = req.object as unknown as SpiderSubnet;
   if (req.operation === "UPDATE" && subnet.metadata?.deletionTimestamp) {
     const old = req.oldObject as unknown as SpiderSubnet;
-    return JSON.stringify(old.spec) === JSON.stringify(subnet.spec) ? allow() : deny(`SpiderSubnet "${subnet.metadata.name}" is being deleted; its spec can no longer change`);
+    const refused = deletingSpecChange(`SpiderSubnet "${subnet.metadata.name}"`, old.spec, subnet.spec);
+    return refused ? deny(refused) : allow();
   }
   return undefined;
 }
@@ -85,8 +87,14 @@ export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outc
     }
   }
   const current = ledger.subnets.get(name);
-  if (current && current.addresses.equals(parsed.addresses) && formatCidr(current.cidr) === cidrText) return { verdict: allow() };
-  return { verdict: allow(), write: ledger.with("subnets", name, { cidr: parsed.cidr, addresses: parsed.addresses }) };
+  const same = current && formatCidr(current.cidr) === cidrText ? current : undefined;
+  // An UPDATE that adds nothing writes nothing; a CREATE re-asserts even an identical claim
+  // (its revision bumped) so a trim judged on a stale one stands back.
+  const stored = req.operation === "UPDATE" ? parsedOrUndefined((req.oldObject as unknown as SpiderSubnet).spec)?.addresses : undefined;
+  if (same?.addresses.containsSet(parsed.addresses) && stored?.containsSet(parsed.addresses)) return { verdict: allow() };
+  // Union with what it held: admission only adds; the sweep trims what the stored subnet lacks.
+  const addresses = same ? same.addresses.union(parsed.addresses) : parsed.addresses;
+  return { verdict: allow(), write: ledger.with("subnets", name, reclaimed({ cidr: parsed.cidr, addresses, ...(same?.rev ? { rev: same.rev } : {}) })) };
 }
 
 function decideSubnetDelete(req: AdmissionRequest): Verdict {

@@ -275,20 +275,20 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
     }
   });
 
-  it("grows and shrinks of one pool, 16 at once in two processes' worth of lanes, 30 rounds: the pool never holds an address its claim lacks", async () => {
+  it("grows (admission) and shrinks (the resize sweep) of one pool, 16 at once over two processes' worth of lanes, 30 rounds: the pool never holds an address its claim lacks", async () => {
     const s = await subnet("10.77.0.0/16", "10.77.0.10-10.77.0.200");
     const workload = { namespace, kind: "Deployment" as const, name: "race" };
     const annotations = { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" };
     const auto = autoPoolName(workload, "eth0", 4);
     made.pools.add(auto);
     const { core, custom } = cluster();
-    // Two webhook replicas: each has its own ledger cache and group-commit lane, as in a cluster.
+    // Two controller replicas: each has its own ledger cache and group-commit lane, as in a cluster.
     const replicas = [0, 1].map(() => ({ stores: new LedgerStores({ core, custom, namespace: CONTROLLER_NAMESPACE, ledgerName: "pinpool-ledger" }), custom, reserved: new ReservedIPs(custom) }));
     const plan = (n: number) => planReservation(workload, annotations, { replicas: n }) as NonNullable<ReturnType<typeof planReservation>>;
     // The workload exists (else its pool is an orphan the controller deletes); the controller's resize backstop joins in.
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("race", 2, annotations));
     for (let round = 1; round <= 30; round++) {
-      await Promise.all(Array.from({ length: 16 }, (_, i) => reserve(plan(i % 2 ? 6 : 2), replicas[i % 4 < 2 ? 0 : 1]!, false)));
+      await Promise.all(Array.from({ length: 16 }, (_, i) => reserve(plan(i % 2 ? 6 : 2), replicas[i % 4 < 2 ? 0 : 1]!, false, { shrink: i % 2 === 0 })));
       const spec = parseAddressSpec(((await pools().get(auto)) as SpiderIPPool).spec).addresses;
       const claim = (await ledgerOf(s)).pools.get(auto)?.addresses;
       expect(claim?.containsSet(spec), `round ${round}: pool ${spec.toString()} inside its claim ${claim?.toString()}`).to.equal(true);

@@ -29,9 +29,16 @@ describe("controller/ledger-repair", () => {
     expect(plan.clusterSubnets.map((w) => w.name)).to.deep.equal(["s"]);
     expect(plan.clusterPools.map((w) => w.name)).to.deep.equal(["out"]);
     expect([...plan.subnetPools].map(([k, v]) => [k, v.map((w) => w.name)])).to.deep.equal([["s", ["in"]]]);
-    // A pool made before its subnet stays in the cluster ledger.
+    // A pool made before its subnet stays in the cluster ledger, and is claimed in the subnet's too (auto pools must not take it).
     const early = ClusterLedger.empty().with("pools", "in", { cidr: parseCidr("10.1.0.0/16"), addresses: ips(["10.1.0.5"]) });
-    expect(planRepair([pool("in", "10.1.0.0/16", ["10.1.0.5"])], [s], early).clusterPools.map((w) => w.name)).to.deep.equal(["in"]);
+    const both = planRepair([pool("in", "10.1.0.0/16", ["10.1.0.5"])], [s], early);
+    expect(both.clusterPools.map((w) => w.name)).to.deep.equal(["in"]);
+    expect(both.subnetPools.get("s")?.map((w) => w.name)).to.deep.equal(["in"]);
+    // Only what lies in the subnet's spec.ips goes into its ledger; a deleting subnet still maps its pools.
+    const wide = planRepair([pool("wide", "10.1.0.0/16", ["10.1.0.99-10.1.0.102"])], [subnet("s", "10.1.0.0/16", ["10.1.0.1-10.1.0.100"], true)], ClusterLedger.empty());
+    expect(wide.clusterSubnets).to.deep.equal([]);
+    expect(wide.clusterPools).to.deep.equal([]);
+    expect(wide.subnetPools.get("s")?.map((w) => w.addresses.toString())).to.deep.equal(["10.1.0.99-10.1.0.100"]);
   });
 
   it("rebuilds a wiped subnet ledger from its stored pools, bumping each claim's revision", () => {
@@ -42,14 +49,17 @@ describe("controller/ledger-repair", () => {
     expect(addSubnetPools(out.ledger, plan.subnetPools.get("s") ?? []).added).to.deep.equal([]);
   });
 
-  it("adds only the missing part of a claim, and nothing that another entry holds (that is a conflict to show, not to resolve)", () => {
+  it("adds only the missing part of a claim, and nothing that another entry holds (that is a conflict to show, not to resolve), the unshared rest still claimed", () => {
     const ledger = SubnetLedger.of(4, [["a", { addresses: ips(["10.1.0.1-10.1.0.2"]), application: "apps_v1_Deployment_d_a" }], ["other", { addresses: ips(["10.1.0.9"]) }]]);
     const grown = addSubnetPools(ledger, [{ name: "a", cidr: parseCidr("10.1.0.0/16"), addresses: ips(["10.1.0.1-10.1.0.4"]) }]);
     expect(grown.ledger.pools.get("a")).to.deep.include({ application: "apps_v1_Deployment_d_a", rev: 1 });
     expect(grown.ledger.pools.get("a")?.addresses.toString()).to.equal("10.1.0.1-10.1.0.4");
     const clash = addSubnetPools(ledger, [{ name: "evil", cidr: parseCidr("10.1.0.0/16"), addresses: ips(["10.1.0.8-10.1.0.9"]) }]);
-    expect(clash.added).to.deep.equal([]);
-    expect(clash.ledger).to.equal(ledger);
+    expect(clash.added.map((a) => [a.name, a.missing.toString()])).to.deep.equal([["evil", "10.1.0.8"]]);
+    expect(clash.ledger.pools.get("other")?.addresses.toString()).to.equal("10.1.0.9");
+    const shared = addSubnetPools(ledger, [{ name: "twin", cidr: parseCidr("10.1.0.0/16"), addresses: ips(["10.1.0.9"]) }]);
+    expect(shared.added).to.deep.equal([]);
+    expect(shared.ledger).to.equal(ledger);
   });
 
   it("adds missing pools and subnets to the cluster ledger unless they collide", () => {
@@ -63,7 +73,7 @@ describe("controller/ledger-repair", () => {
       { name: "p", cidr: parseCidr("10.9.0.0/24"), addresses: ips(["10.9.0.1-10.9.0.5"]) },
       { name: "q", cidr: parseCidr("10.9.0.0/24"), addresses: ips(["10.9.0.5-10.9.0.6"]) },
     ]);
-    expect(pools.added.map((a) => a.name)).to.deep.equal(["p"]);
+    expect(pools.added.map((a) => [a.name, a.missing.toString()])).to.deep.equal([["p", "10.9.0.1-10.9.0.5"], ["q", "10.9.0.6"]]);
   });
 });
 
@@ -87,11 +97,13 @@ describe("reservation/findConflicts", () => {
 describe("controller/subnet-deletion", () => {
   it("waits while stored pools lie in the subnet, naming them; then releases", () => {
     const going = subnet("s", "10.1.0.0/16", ["10.1.0.1-10.1.0.100"], true);
-    expect(decideSubnetDeletion(going, [pool("a", "10.1.0.0/16", ["10.1.0.1"]), pool("x", "10.9.0.0/24", ["10.9.0.1"])])).to.deep.equal({
+    expect(decideSubnetDeletion(going, [pool("a", "10.1.0.0/16", ["10.1.0.1"]), pool("x", "10.9.0.0/24", ["10.9.0.1"])], [])).to.deep.equal({
       kind: "wait",
       message: 'waiting for 1 SpiderIPPools in this subnet to be deleted ("a"); the subnet is deleted when they are gone',
     });
-    expect(decideSubnetDeletion(going, [pool("x", "10.9.0.0/24", ["10.9.0.1"])])).to.deep.equal({ kind: "release" });
-    expect(decideSubnetDeletion(subnet("s", "10.1.0.0/16", []), [])).to.deep.equal({ kind: "none" });
+    expect(decideSubnetDeletion(going, [pool("x", "10.9.0.0/24", ["10.9.0.1"])], [])).to.deep.equal({ kind: "release" });
+    expect(decideSubnetDeletion(subnet("s", "10.1.0.0/16", []), [], [])).to.deep.equal({ kind: "none" });
+    // A claim in its ledger for a pool not stored (yet): an admission in flight keeps it too.
+    expect(decideSubnetDeletion(going, [], ["in-flight"])).to.deep.include({ kind: "wait" });
   });
 });

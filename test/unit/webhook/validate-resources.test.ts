@@ -129,7 +129,7 @@ describe("webhook/validate SpiderIPPool", () => {
       });
     expect(preparePool(deleting(() => undefined))).to.deep.equal({ verdict: { allowed: true } });
     expect(preparePool(deleting((spec) => spec.ips.push("10.244.130.99")))).to.deep.equal({
-      verdict: { allowed: false, code: 403, message: 'SpiderIPPool "capture-pool" is being deleted; its spec can no longer change' },
+      verdict: { allowed: false, code: 403, message: 'SpiderIPPool "capture-pool" is being deleted; its spec can no longer change (changed: spec.ips); only metadata (labels, finalizers) may be updated until it is gone' },
     });
   });
 
