@@ -6,7 +6,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { holderKey, ordinalKept } from "../api/holders.js";
-import { API_VERSION, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
+import { API_VERSION, type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
 import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
@@ -77,7 +77,7 @@ export class Ipam {
 
   /** Claims an address of `family` from the first usable candidate pool. */
   private async claimFrom(names: string[], family: Family, facts: PodFacts, source: string): Promise<Claimed> {
-    const reserved = (await this.reserved.sets())[family];
+    const reserved = (await this.reserved.read()).sets[family];
     const refusals: string[] = [];
     let exhausted: { name: string; size: bigint; holders: number } | undefined;
     let conflict: { name: string; shared: Shared } | undefined;
@@ -179,11 +179,15 @@ export class Ipam {
     let holder: string;
     let pools: string[];
     let sts: { name: string; ordinal: number } | undefined;
+    const poolsOf = (ips: EndpointIP[]): string[] => ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
+    // Only this interface's addresses go: a DEL for net1 leaves eth0's (and a pool eth0 also uses).
+    const others = current?.ips.filter((i) => i.interface !== req.ifName) ?? [];
     if (endpoint && current) {
       const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
       sts = setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined;
       holder = holderKey(namespace, name, sts);
-      pools = current.ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
+      const stillUsed = new Set(poolsOf(others));
+      pools = poolsOf(current.ips.filter((i) => i.interface === req.ifName)).filter((p) => !stillUsed.has(p));
     } else {
       // No endpoint: never written (a crash after the claim) or already deleted (a namespace
       // deletion removes endpoints before the pods' DEL). The pod still exists while its
@@ -201,11 +205,28 @@ export class Ipam {
       if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
     }
     if (!endpoint) return;
+    if (others.length > 0) {
+      await this.forgetInterface(namespace, name, req);
+      return;
+    }
     try {
       await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name });
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
+  }
+
+  /** Drops `req.ifName`'s entry from the pod's SpiderEndpoint, keeping the other interfaces'. */
+  private async forgetInterface(namespace: string, name: string, req: CniRequest): Promise<void> {
+    await compareAndSwap(`SpiderEndpoint ${namespace}/${name}`, async () => {
+      const existing = await this.readEndpoint(namespace, name);
+      const current = existing?.status?.current;
+      if (!existing || !current || current.containerID !== req.containerID) return;
+      const ips = current.ips.filter((i) => i.interface !== req.ifName);
+      if (ips.length === current.ips.length) return;
+      const body = { ...existing, status: { ...existing.status, current: { ...current, ips } } };
+      await this.custom.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body });
+    });
   }
 
   async check(req: CniRequest): Promise<void> {

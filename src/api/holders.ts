@@ -24,12 +24,15 @@ export function parseHolder(holder: string): ParsedHolder | undefined {
 }
 
 /**
- * True while the StatefulSet counts `ordinal` in, so its address stays with it, pod or no
- * pod. Not when the set or its namespace is being deleted: during a namespace deletion the
- * set can outlive its pods, and nothing would release the address later.
+ * True while the StatefulSet counts `ordinal` in (from `spec.ordinals.start`, `replicas`
+ * of them), so its address stays with it, pod or no pod. Not when the set or its namespace
+ * is being deleted: during a namespace deletion the set can outlive its pods, and nothing
+ * would release the address later.
  */
 export function ordinalKept(set: k8s.V1StatefulSet | undefined, namespaceTerminating: boolean, ordinal: number): boolean {
-  return !!set && !set.metadata?.deletionTimestamp && !namespaceTerminating && ordinal < (set.spec?.replicas ?? 1);
+  if (!set || set.metadata?.deletionTimestamp || namespaceTerminating) return false;
+  const start = set.spec?.ordinals?.start ?? 0;
+  return ordinal >= start && ordinal < start + (set.spec?.replicas ?? 1);
 }
 
 /** The parts of the cluster that judge one holder: a sweep's snapshot, or fresh GETs. */

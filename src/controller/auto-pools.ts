@@ -1,78 +1,86 @@
 /**
- * What happens to an auto pool over its life, pure: adopted once its workload exists,
- * resized when its size drifted from replicas + N, deleted when its workload never
- * appeared (an admission that a later step refused) or is gone and the pool is reclaimed.
+ * What happens to an auto pool over its life, pure: adopted (by the workload's UID in an
+ * annotation: a cluster-scoped pool may not carry an ownerReference to a namespaced
+ * workload, the garbage collector refuses it) once its workload exists, resized when its
+ * size drifted from replicas + N, and released — deleted, when nobody holds its addresses
+ * any more and it stayed so for the grace period (reconciler.ts) — when its workload never
+ * appeared (an admission a later step refused), is gone and the pool is reclaimed, or no
+ * longer names it (a subnet switch, a family or interface dropped, the annotation removed).
+ * A workload deleted and re-created (delete + apply, StatefulSet --cascade=orphan) within
+ * the grace period, or while its pods still hold addresses, finds its pool and re-adopts it.
  */
 import { parseAddressSpec } from "../api/address-spec.js";
-import { AnnotationError } from "../api/annotations.js";
+import { AnnotationError, parseReclaim } from "../api/annotations.js";
 import { LABEL } from "../api/labels.js";
 import type { WorkloadObject, WorkloadRef } from "../api/names.js";
-import type { OwnerReference, SpiderIPPool } from "../api/types.js";
+import type { SpiderIPPool } from "../api/types.js";
 import { type PoolPlan, type ReservationPlan, planReservation } from "../reservation/plan.js";
 
-/** On a pool kept after its workload (`ippool-reclaim: "false"`): the UID of the workload that used it. */
+/** On an auto pool: the UID of the workload that uses it (the latest, after a re-creation). */
 export const ADOPTED_ANNOTATION = "pinpool.io/adopted-by-uid";
 
 export type AutoPoolAction =
   | { kind: "none" }
-  | { kind: "adopt"; ownerReference?: OwnerReference; annotation?: string }
+  /** Record the workload's UID and reclaim choice; drop an ownerReference older versions wrote. */
+  | { kind: "adopt"; uid: string; reclaim: boolean }
   | { kind: "resize"; plan: ReservationPlan; from: bigint; to: number }
-  | { kind: "delete"; reason: string };
+  /** Nothing needs the pool any more: delete it once nobody holds its addresses (after the grace period). */
+  | { kind: "release"; reason: string };
 
-/** The workload an auto pool was reserved for, from Spiderpool's owner labels. */
-export function autoPoolOwner(pool: SpiderIPPool): WorkloadRef | undefined {
-  const l = pool.metadata.labels ?? {};
-  const kind = l[LABEL.ownerKind];
-  const namespace = l[LABEL.ownerNamespace];
-  const name = l[LABEL.ownerName];
-  if (l[LABEL.ownerGV] !== "apps_v1" || (kind !== "Deployment" && kind !== "StatefulSet") || !namespace || !name) return undefined;
-  return { kind, namespace, name };
-}
-
-function adoptedBy(pool: SpiderIPPool): string | undefined {
-  return pool.metadata.ownerReferences?.find((o) => o.apiVersion === "apps/v1")?.uid ?? pool.metadata.annotations?.[ADOPTED_ANNOTATION];
-}
+const legacyOwnerReference = (pool: SpiderIPPool): boolean => !!pool.metadata.ownerReferences?.some((o) => o.apiVersion === "apps/v1");
 
 function ageMs(pool: SpiderIPPool, nowMs: number): number {
   const created = pool.metadata.creationTimestamp ? Date.parse(String(pool.metadata.creationTimestamp)) : nowMs;
   return nowMs - created;
 }
 
-/** The plan the stored workload asks for, and this pool's part in it; undefined when it no longer names the pool. */
-function poolPlanOf(owner: WorkloadRef, workload: WorkloadObject, poolName: string): { plan: ReservationPlan; pool: PoolPlan } | undefined {
+/**
+ * The plan the stored workload asks for, and this pool's part in it; "unnamed" when it no
+ * longer names the pool; "invalid" when its annotations do not parse (the webhook refuses
+ * them, so this is a state no admission produced: nothing is decided on it).
+ */
+function poolPlanOf(owner: WorkloadRef, workload: WorkloadObject, poolName: string): { plan: ReservationPlan; pool: PoolPlan } | "unnamed" | "invalid" {
   let plan: ReservationPlan | undefined;
   try {
     plan = planReservation(owner, workload.spec?.template?.metadata?.annotations, workload.spec ?? {});
   } catch (e) {
-    if (e instanceof AnnotationError) return undefined; // the webhook refuses it: no size to keep
+    if (e instanceof AnnotationError) return "invalid";
     throw e;
   }
   const pool = plan?.pools.find((p) => p.name === poolName);
-  return plan && pool ? { plan, pool } : undefined;
+  return plan && pool ? { plan, pool } : "unnamed";
+}
+
+/** The reclaim choice: the workload's annotation while it exists, else what the pool last recorded. */
+function reclaimOf(pool: SpiderIPPool, workload: WorkloadObject | undefined): boolean {
+  if (!workload) return pool.metadata.labels?.[LABEL.reclaim] !== "false";
+  try {
+    return parseReclaim(workload.spec?.template?.metadata?.annotations);
+  } catch (e) {
+    if (e instanceof AnnotationError) return pool.metadata.labels?.[LABEL.reclaim] !== "false"; // the webhook refuses it: keep the last choice
+    throw e;
+  }
 }
 
 export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload: WorkloadObject | undefined, nowMs: number, graceMs: number): AutoPoolAction {
   if (pool.metadata.deletionTimestamp) return { kind: "none" };
-  const reclaim = pool.metadata.labels?.[LABEL.reclaim] !== "false";
-  const adopted = adoptedBy(pool);
+  const adopted = pool.metadata.annotations?.[ADOPTED_ANNOTATION];
   const uid = workload?.metadata?.uid;
+  const what = `${owner.kind} ${owner.namespace}/${owner.name}`;
   if (!workload || !uid || workload.metadata?.deletionTimestamp) {
-    if (!adopted) {
-      return ageMs(pool, nowMs) >= graceMs
-        ? { kind: "delete", reason: `${owner.kind} ${owner.namespace}/${owner.name} never appeared within ${graceMs / 1000} s of the reservation` }
-        : { kind: "none" };
+    if (!adopted && !legacyOwnerReference(pool)) {
+      return ageMs(pool, nowMs) >= graceMs ? { kind: "release", reason: `${what} never appeared within ${graceMs / 1000} s of the reservation` } : { kind: "none" };
     }
-    return reclaim ? { kind: "delete", reason: `${owner.kind} ${owner.namespace}/${owner.name} is gone and the pool is reclaimed with it` } : { kind: "none" };
+    return reclaimOf(pool, undefined) ? { kind: "release", reason: `${what} is gone and the pool is reclaimed with it` } : { kind: "none" };
   }
-  if (adopted !== uid) {
-    // A reclaimed pool goes with its workload (the garbage collector follows the owner
-    // reference); a kept one only remembers who used it.
-    return reclaim
-      ? { kind: "adopt", ownerReference: { apiVersion: "apps/v1", kind: owner.kind, name: owner.name, uid, blockOwnerDeletion: false } }
-      : { kind: "adopt", annotation: uid };
-  }
+  const reclaim = reclaimOf(pool, workload);
+  if (adopted !== uid || legacyOwnerReference(pool) || pool.metadata.labels?.[LABEL.reclaim] !== String(reclaim)) return { kind: "adopt", uid, reclaim };
   const planned = poolPlanOf(owner, workload, pool.metadata.name as string);
-  if (!planned) return { kind: "none" };
+  if (planned === "invalid") return { kind: "none" };
+  if (planned === "unnamed") {
+    // The workload's annotations no longer name this pool: its pods move with the rollout.
+    return reclaim ? { kind: "release", reason: `${what} no longer names this pool (its subnet annotations changed)` } : { kind: "none" };
+  }
   const size = parseAddressSpec(pool.spec).addresses.size;
   const target = BigInt(planned.pool.size);
   // Shrinking drops only free addresses: with none free there is nothing to do yet.

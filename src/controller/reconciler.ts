@@ -12,18 +12,17 @@ import { LABEL } from "../api/labels.js";
 import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
-import { PoolClient, readWorkload } from "../k8s/resources.js";
+import { PoolClient } from "../k8s/resources.js";
 import type { ReconcileMetrics } from "../metrics/reconcile.js";
 import { poolCounts, subnetCountsOf } from "../reservation/counts.js";
 import { LedgerFormatError } from "../reservation/ledger.js";
 import type { AllocationWriter } from "../reservation/allocations.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import type { ReservedIPs } from "../reservation/reserved-ips.js";
-import { reserve } from "../reservation/reserve.js";
-import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "./auto-pools.js";
 import { Sightings } from "./grace.js";
-import { unlessRaced } from "./effects.js";
+import { recordEvent, unlessRaced } from "./effects.js";
 import { orUndefined } from "../k8s/errors.js";
+import { AutoPoolReconciler } from "./auto-pool-reconciler.js";
 import { Finalizers } from "./finalizers.js";
 import { LedgerReconciler } from "./ledger-reconciler.js";
 import type { StaleClaim } from "./ledger-sweep.js";
@@ -53,7 +52,10 @@ export class Reconciler {
   private readonly pools: PoolClient;
   private readonly ledgers: LedgerReconciler;
   private readonly finalizers: Finalizers;
+  private readonly autoPools: AutoPoolReconciler;
   private conflicts = 0;
+  /** SpiderReservedIP versions already reported as malformed (this leader term). */
+  private readonly reported = new Set<string>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private active = false;
@@ -64,6 +66,7 @@ export class Reconciler {
   ) {
     this.sightings = new Sightings(timing.graceMs);
     this.pools = new PoolClient(d.custom);
+    this.autoPools = new AutoPoolReconciler({ ...d, graceMs: timing.graceMs, sightings: this.sightings, done: (action, fields, message) => this.done(action, fields, message) });
     this.finalizers = new Finalizers({ ...d, done: (action, fields, message) => this.done(action, fields, message) });
     this.ledgers = new LedgerReconciler({
       ...d,
@@ -111,8 +114,11 @@ export class Reconciler {
     await this.each("allocations", s.pools, (p) => this.releaseGoneHolders(p, s, now));
     await this.each("pool-deletion", s.pools, (p) => this.finalizers.settlePool(p));
     await this.each("subnet-deletion", s.subnets, (x) => this.finalizers.settleSubnet(x, s));
-    await this.each("auto-pool", s.pools, (p) => this.reconcileAutoPool(p, s, now));
+    await this.each("auto-pool", s.pools, (p) => this.autoPools.reconcile(p, s, now));
+    await this.each("missing-pools", [...s.deployments.values()], (w) => this.autoPools.reserveMissingPools(w, "Deployment", s));
+    await this.each("missing-pools", [...s.statefulSets.values()], (w) => this.autoPools.reserveMissingPools(w, "StatefulSet", s));
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
+    await this.guarded("reserved-ips", undefined, () => this.reportSkippedReservedIPs());
     await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
     await this.guarded("ledgers", undefined, () => this.ledgers.repair(s));
     await this.guarded("conflicts", undefined, async () => {
@@ -134,9 +140,9 @@ export class Reconciler {
     }
   }
 
-  private async each<T extends { metadata: { name?: string; namespace?: string } }>(step: string, items: T[], act: (item: T) => Promise<void>): Promise<void> {
+  private async each<T extends { metadata?: { name?: string; namespace?: string } }>(step: string, items: T[], act: (item: T) => Promise<void>): Promise<void> {
     for (const item of items) {
-      const m = item.metadata;
+      const m = item.metadata ?? {};
       await this.guarded(step, `${m.namespace ? `${m.namespace}/` : ""}${m.name}`, () => act(item));
     }
   }
@@ -177,38 +183,13 @@ export class Reconciler {
     }
   }
 
-  private async reconcileAutoPool(pool: SpiderIPPool, s: Snapshot, now: number): Promise<void> {
-    const owner = autoPoolOwner(pool);
-    if (!owner) return;
-    const key = `${owner.namespace}/${owner.name}`;
-    const workload = owner.kind === "Deployment" ? s.deployments.get(key) : s.statefulSets.get(key);
-    const action = decideAutoPool(pool, owner, workload, now, this.timing.graceMs);
-    const name = pool.metadata.name as string;
-    switch (action.kind) {
-      case "adopt": {
-        const metadata = action.ownerReference
-          ? { ...pool.metadata, ownerReferences: [...(pool.metadata.ownerReferences ?? []).filter((o) => o.apiVersion !== "apps/v1"), action.ownerReference] }
-          : { ...pool.metadata, annotations: { ...pool.metadata.annotations, [ADOPTED_ANNOTATION]: action.annotation as string } };
-        if (await unlessRaced(this.pools.replace({ ...pool, metadata }))) this.done("adopt_pool", { pool: name, workload: key }, `adopted by ${owner.kind} ${key}`);
-        return;
-      }
-      case "resize": {
-        const verdict = await reserve(action.plan, this.d, false, { shrink: true });
-        if (!verdict.allowed) throw new Error(`resizing SpiderIPPool "${name}" from ${action.from} to ${action.to} addresses failed: ${verdict.message}`);
-        this.done("resize_pool", { pool: name, from: String(action.from), to: action.to }, `resized for ${owner.kind} ${key}`);
-        return;
-      }
-      case "delete": {
-        // Re-check: the workload may have been created since the list.
-        const fresh = await orUndefined(readWorkload(this.d.apps, owner));
-        if (decideAutoPool(pool, owner, fresh, now, this.timing.graceMs).kind !== "delete") return;
-        const body: k8s.V1DeleteOptions = { preconditions: { uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion } };
-        if (await unlessRaced(this.d.custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name, body }))) {
-          this.done("delete_pool", { pool: name }, action.reason);
-        }
-        return;
-      }
-      default:
+  /** A Warning event, once per version, for each SpiderReservedIP that is skipped because it does not parse. */
+  private async reportSkippedReservedIPs(): Promise<void> {
+    for (const skipped of (await this.d.reserved.read()).skipped) {
+      const key = `${skipped.name}@${skipped.object.metadata.resourceVersion}`;
+      if (this.reported.has(key)) continue;
+      await recordEvent(this.d.core, skipped.object, { reason: "InvalidSpiderReservedIP", message: `ignored, its addresses are not kept out of pools: ${skipped.message}`, type: "Warning" });
+      this.reported.add(key);
     }
   }
 

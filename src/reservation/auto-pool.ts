@@ -1,6 +1,6 @@
 /** The SpiderIPPool object of an auto pool, built from its plan and its subnet. Pure. */
 import { APP_LABEL, LABEL, cidrLabelValue } from "../api/labels.js";
-import type { WorkloadRef } from "../api/names.js";
+import { type WorkloadRef, labelValue, workloadKey } from "../api/names.js";
 import { API_VERSION, RELEASE_FINALIZER, type SpiderIPPool, type SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { RangeSet } from "../ip/range-set.js";
@@ -21,13 +21,15 @@ export function autoPoolObject(
     metadata: {
       name: pool.name,
       finalizers: [RELEASE_FINALIZER],
+      // The owner in full (label values are cut to 63 characters and hashed).
+      annotations: { [OWNER_ANNOTATION]: workloadKey(workload) },
       labels: {
-        [LABEL.ownerSubnet]: pool.subnet,
+        [LABEL.ownerSubnet]: labelValue(pool.subnet),
         [LABEL.ownerGV]: "apps_v1",
         [LABEL.ownerKind]: workload.kind,
         [LABEL.ownerNamespace]: workload.namespace,
-        [LABEL.ownerName]: workload.name,
-        [LABEL.interface]: pool.interface,
+        [LABEL.ownerName]: labelValue(workload.name),
+        [LABEL.interface]: labelValue(pool.interface),
         [LABEL.ipVersion]: `IPv${pool.family}`,
         [LABEL.reclaim]: String(reclaim),
         [LABEL.cidr]: cidrLabelValue(cidr),
@@ -52,8 +54,27 @@ export function autoPoolObject(
   };
 }
 
+/** On an auto pool: `namespace/Kind/name` of the workload it was reserved for. */
+export const OWNER_ANNOTATION = "pinpool.io/owner";
+
+/** The workload an auto pool was reserved for: from pinpool's annotation, else Spiderpool's owner labels. */
+export function autoPoolOwner(pool: SpiderIPPool): WorkloadRef | undefined {
+  const key = pool.metadata.annotations?.[OWNER_ANNOTATION];
+  if (key) {
+    const [namespace, kind, ...rest] = key.split("/");
+    const name = rest.join("/");
+    return namespace && name && (kind === "Deployment" || kind === "StatefulSet") ? { namespace, kind, name } : undefined;
+  }
+  const l = pool.metadata.labels ?? {};
+  const kind = l[LABEL.ownerKind];
+  const namespace = l[LABEL.ownerNamespace];
+  const name = l[LABEL.ownerName];
+  if (l[LABEL.ownerGV] !== "apps_v1" || (kind !== "Deployment" && kind !== "StatefulSet") || !namespace || !name) return undefined;
+  return { kind, namespace, name };
+}
+
 /** Whether an existing pool was reserved for this workload (names collide only by hash collision). */
 export function ownedBy(pool: SpiderIPPool, workload: WorkloadRef): boolean {
-  const l = pool.metadata.labels ?? {};
-  return l[LABEL.ownerKind] === workload.kind && l[LABEL.ownerNamespace] === workload.namespace && l[LABEL.ownerName] === workload.name;
+  const owner = autoPoolOwner(pool);
+  return !!owner && workloadKey(owner) === workloadKey(workload);
 }

@@ -85,7 +85,7 @@ export function planReservation(
       [6, s.ipv6],
     ] as const) {
       if (!subnet) continue;
-      const name = autoPoolName(workload, s.interface, family);
+      const name = autoPoolName(workload, s.interface, family, subnet);
       pools.push({ name, interface: s.interface, family, subnet, size });
       entry[family === 4 ? "ipv4" : "ipv6"] = [name];
     }

@@ -12,7 +12,7 @@ import { parseAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
 import { compareAndSwap } from "../k8s/cas.js";
 import { apiMessage, isConflict } from "../k8s/errors.js";
 import { PoolClient } from "../k8s/resources.js";
-import type { ReservedIPs } from "./reserved-ips.js";
+import { type ReservedIPs, skippedWarnings } from "./reserved-ips.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
@@ -33,9 +33,10 @@ export interface ReserveDeps {
  * review can be forged or refused by a later step.
  */
 export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: boolean, { shrink: mayShrink = false } = {}): Promise<Verdict> {
-  const reserved = await deps.reserved.sets();
+  const known = await deps.reserved.read();
+  const reserved = known.sets;
   const pools = new PoolClient(deps.custom);
-  const warnings: string[] = [];
+  const warnings: string[] = skippedWarnings(known);
   for (const pool of plan.pools) {
     let subnet: SubnetState | undefined;
     const existing = await pools.get(pool.name);

@@ -6,7 +6,7 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import type { SpiderReservedIP } from "../api/types.js";
-import type { Family } from "../ip/address.js";
+import { AddressError, type Family } from "../ip/address.js";
 import { parseIPList } from "../ip/ip-list.js";
 import { RangeSet } from "../ip/range-set.js";
 import { listReservedIPs } from "../k8s/resources.js";
@@ -16,28 +16,49 @@ export function reservedIPFamily(r: SpiderReservedIP): Family {
   return r.spec?.ipVersion ?? (r.spec?.ips?.[0]?.includes(":") ? 6 : 4);
 }
 
-/** Every SpiderReservedIP's addresses, per family. */
-export function reservedSets(items: readonly SpiderReservedIP[]): Record<Family, RangeSet> {
-  const out: Record<Family, RangeSet> = { 4: RangeSet.empty(4), 6: RangeSet.empty(6) };
+export interface Reserved {
+  /** Every well-formed SpiderReservedIP's addresses, per family. */
+  sets: Record<Family, RangeSet>;
+  /** Those that do not parse (written while the webhooks were off): skipped, each with why. */
+  skipped: Array<{ name: string; message: string; object: SpiderReservedIP }>;
+}
+
+/**
+ * Every SpiderReservedIP's addresses, per family. A malformed one is skipped and named in
+ * `skipped`: one bad object must not stop every reservation and every pod on the cluster.
+ */
+export function reservedSets(items: readonly SpiderReservedIP[]): Reserved {
+  const sets: Record<Family, RangeSet> = { 4: RangeSet.empty(4), 6: RangeSet.empty(6) };
+  const skipped: Reserved["skipped"] = [];
   for (const r of items) {
     const family = reservedIPFamily(r);
-    out[family] = out[family].union(parseIPList(family, r.spec.ips, `SpiderReservedIP "${r.metadata.name}" spec.ips`));
+    try {
+      sets[family] = sets[family].union(parseIPList(family, r.spec?.ips, `SpiderReservedIP "${r.metadata.name}" spec.ips`));
+    } catch (e) {
+      if (!(e instanceof AddressError)) throw e;
+      skipped.push({ name: r.metadata.name as string, message: e.message, object: r });
+    }
   }
-  return out;
+  return { sets, skipped };
+}
+
+/** The warning an admission carries for each skipped SpiderReservedIP. */
+export function skippedWarnings(reserved: Reserved): string[] {
+  return reserved.skipped.map((s) => `SpiderReservedIP "${s.name}" is ignored: ${s.message}; fix or delete it`);
 }
 
 export class ReservedIPs {
-  private cache?: { at: number; sets: Record<Family, RangeSet> };
+  private cache?: { at: number; reserved: Reserved };
 
   constructor(
     private readonly custom: k8s.CustomObjectsApi,
     private readonly ttlMs = 5_000,
   ) {}
 
-  async sets(): Promise<Record<Family, RangeSet>> {
+  async read(): Promise<Reserved> {
     if (!this.cache || Date.now() - this.cache.at > this.ttlMs) {
-      this.cache = { at: Date.now(), sets: reservedSets(await listReservedIPs(this.custom)) };
+      this.cache = { at: Date.now(), reserved: reservedSets(await listReservedIPs(this.custom)) };
     }
-    return this.cache.sets;
+    return this.cache.reserved;
   }
 }

@@ -36,7 +36,14 @@ export function decideWorkload(req: AdmissionRequest): Planned {
   if (!kind || req.operation === "DELETE" || req.operation === "CONNECT" || !req.object) return { plan: undefined, patch: [] };
   const object = req.object as WorkloadObject;
   const annotations = object.spec?.template?.metadata?.annotations;
-  if (!annotations?.[ANNOTATION.subnet] && !annotations?.[ANNOTATION.subnets]) return { plan: undefined, patch: [] };
+  if (!annotations?.[ANNOTATION.subnet] && !annotations?.[ANNOTATION.subnets]) {
+    // The subnet annotations were removed: the pods stop naming the reserved pools (the
+    // rollout moves them off; the controller releases the pools once they are unused).
+    if (annotations?.[ANNOTATION.reserved] === undefined) return { plan: undefined, patch: [] };
+    const mutated = structuredClone(object);
+    delete mutated.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved];
+    return { plan: undefined, patch: jsonPatch.compare(object, mutated) };
+  }
   const name = object.metadata?.name;
   if (!name) {
     return {
@@ -74,8 +81,9 @@ export interface WorkloadDeps extends ReserveDeps {
 /** `kubectl scale` and autoscalers write /scale, not the workload: resize its pools here. */
 async function admitScale(req: AdmissionRequest, deps: WorkloadDeps): Promise<Verdict> {
   const kind = KINDS[req.resource.resource];
-  const replicas = (req.object as { spec?: { replicas?: number } } | null)?.spec?.replicas;
-  if (!kind || req.operation !== "UPDATE" || replicas === undefined || !req.name || !req.namespace) return allow();
+  // A Scale to 0 arrives with spec.replicas left out (the zero value is omitted).
+  const replicas = (req.object as { spec?: { replicas?: number } } | null)?.spec?.replicas ?? 0;
+  if (!kind || req.operation !== "UPDATE" || !req.name || !req.namespace) return allow();
   const workload = await readWorkload(deps.apps, { kind, namespace: req.namespace, name: req.name });
   const planned = planFor({ namespace: req.namespace, kind, name: req.name }, workload, replicas);
   if ("verdict" in planned) return planned.verdict;

@@ -47,7 +47,7 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
     const { sim } = await nodeStack();
     subnets.push("nginx-subnet-v4");
     await kubectlOk(["apply", "-f", "-"], subnetYaml("nginx-subnet-v4", "10.244.0.0/16", "10.244.100.90-10.244.200.91"));
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "nginx" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "nginx" }, "eth0", 4, "nginx-subnet-v4");
     pools.push(auto, "nginx-v4-ippool");
     await kubectlOk(["create", "-n", namespace, "-f", "-"], workloadYaml("Deployment", "nginx", 2, { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": "+3" }));
     const first = await runningPods(namespace, "app=nginx", 2);
@@ -78,7 +78,7 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
   it("gives a StatefulSet's recreated pod its old address, and never another pod's after scaling", async () => {
     subnets.push(`web-${namespace}`);
     await kubectlOk(["apply", "-f", "-"], subnetYaml(`web-${namespace}`, "10.245.0.0/16", "10.245.0.1-10.245.0.254"));
-    const auto = autoPoolName({ namespace, kind: "StatefulSet", name: "web" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "StatefulSet", name: "web" }, "eth0", 4, `web-${namespace}`);
     pools.push(auto);
     await kubectlOk(["create", "-n", namespace, "-f", "-"], workloadYaml("StatefulSet", "web", 3, { "ipam.spidernet.io/subnet": `{"ipv4":["web-${namespace}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
     const before = await runningPods(namespace, "app=web", 3);

@@ -46,7 +46,7 @@ describe("monitoring on a real Prometheus: every dashboard panel shows data, eve
       const pods = await runningPods(namespace, `app=${name}`, 2);
       await kubectlOk(["delete", "pod", "-n", namespace, pods[0]?.name as string, "--wait=false"]);
       await runningPods(namespace, `app=${name}`, 2, [pods[0]?.uid as string]);
-      const pool = autoPoolName({ namespace, kind: "Deployment", name }, "eth0", 4);
+      const pool = autoPoolName({ namespace, kind: "Deployment", name }, "eth0", 4, subnet);
       await seen(prom, `${pool} with 2 allocated`, `${METRIC.poolAllocated}{pool="${pool}"} == 2`);
     }
     await seen(prom, "the releases of the restarted pods", `${METRIC.releases} >= 2`);

@@ -55,8 +55,8 @@ describe("node loss: addresses of pods that vanished without CNI DEL", function 
     await kubectlOk(["apply", "-n", namespace, "-f", "-"], pinned(workloadYaml("StatefulSet", "kept", 2, annotations), "kept"));
     const deployPods = await runningPods(namespace, "app=lost", 2, [], first);
     const setPods = await runningPods(namespace, "app=kept", 2, [], first);
-    const deployPool = autoPoolName({ namespace, kind: "Deployment", name: "lost" }, "eth0", 4);
-    const setPool = autoPoolName({ namespace, kind: "StatefulSet", name: "kept" }, "eth0", 4);
+    const deployPool = autoPoolName({ namespace, kind: "Deployment", name: "lost" }, "eth0", 4, subnet);
+    const setPool = autoPoolName({ namespace, kind: "StatefulSet", name: "kept" }, "eth0", 4, subnet);
 
     // The node dies: no CNI DEL, the Node object goes, its pods are deleted at once.
     await first.stop();

@@ -84,7 +84,7 @@ describe("controller reconcilers through the real API server", function () {
   it("a Deployment created and deleted while no reconciler runs leaves no pool within 1 minute of the controller's return", async () => {
     await replaceController({ env: { PINPOOL_RECONCILERS: "off" } }); // webhooks only
     const subnet = await subnetFor("10.61.0.0/16", "10.61.0.10-10.61.0.200");
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "orphan" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "orphan" }, "eth0", 4, subnet);
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("orphan", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` }));
     await kubectlOk(["delete", "-n", namespace, "deploy", "orphan", "--wait=true"]);
     await new Promise((r) => setTimeout(r, 7_000)); // longer than grace + resync: nobody reconciles
@@ -122,7 +122,7 @@ spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
       const refused = deploymentYaml("refused", 1, { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` }).replace("metadata:\n  name: refused", "metadata:\n  name: refused\n  labels: { pinpool-test/refuse: \"yes\" }");
       // The policy takes effect through an informer: wait until a dry run is refused.
       await waitFor("the test policy to refuse", 30_000, async () => ((await kubectl(["create", "--dry-run=server", "-n", namespace, "-f", "-"], refused)).stderr.includes("refused by the test policy") ? true : undefined));
-      const auto = autoPoolName({ namespace, kind: "Deployment", name: "refused" }, "eth0", 4);
+      const auto = autoPoolName({ namespace, kind: "Deployment", name: "refused" }, "eth0", 4, subnet);
       const created = await kubectl(["create", "-n", namespace, "-f", "-"], refused);
       expect(created.stderr).to.include("refused by the test policy");
       expect(await getPool(auto), "the mutating webhook reserved before the policy refused").to.not.equal(undefined);
@@ -162,7 +162,7 @@ spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
 
   it("resizes a pool to replicas + N when a scale bypassed the webhook (outage)", async () => {
     const subnet = await subnetFor("10.64.0.0/16", "10.64.0.10-10.64.0.200");
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "grow" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "grow" }, "eth0", 4, subnet);
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("grow", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
     expect((await getPool(auto))?.status?.totalIPCount).to.equal(3);
     await unregisterWebhooks(); // the outage: nothing admits the scale

@@ -187,7 +187,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
     await waitFor(`pool ${glass} in the ledger of ${s}`, 15_000, async () => ((await claimsOf(s))[glass] === "10.71.0.10-10.71.0.14" ? true : undefined));
     await waitFor(`the finalizer on ${glass}`, 15_000, async () => ((await pools().get(glass))?.metadata.finalizers?.includes(RELEASE_FINALIZER) ? true : undefined));
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("after", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "after" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "after" }, "eth0", 4, s);
     made.pools.add(auto);
     expect(await kubectlOk(["get", "sp", auto, "-o", "jsonpath={.spec.ips}"])).to.equal('["10.71.0.15-10.71.0.17"]');
     await noSharedAddresses();
@@ -245,7 +245,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
   it("a subnet whose status was replaced with {} gets its ledger rebuilt within a sweep, nothing double-claimed", async () => {
     const s = await subnet("10.74.0.0/16", "10.74.0.10-10.74.0.200");
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("web", 3, { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+2" }));
-    made.pools.add(autoPoolName({ namespace, kind: "Deployment", name: "web" }, "eth0", 4));
+    made.pools.add(autoPoolName({ namespace, kind: "Deployment", name: "web" }, "eth0", 4, s));
     const manual = await pool("10.74.0.0/16", "10.74.0.50-10.74.0.59");
     const before = await claimsOf(s);
     expect(Object.keys(before)).to.have.length(2);
@@ -254,7 +254,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
     expect(await claimsOf(s)).to.deep.equal({});
     await waitFor("the ledger to be rebuilt", 15_000, async () => (JSON.stringify(await claimsOf(s)) === JSON.stringify(before) ? true : undefined));
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("next", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
-    made.pools.add(autoPoolName({ namespace, kind: "Deployment", name: "next" }, "eth0", 4));
+    made.pools.add(autoPoolName({ namespace, kind: "Deployment", name: "next" }, "eth0", 4, s));
     expect(await claimsOf(s)).to.include(before).and.to.have.property(manual, "10.74.0.50-10.74.0.59");
     await noSharedAddresses();
   });
@@ -262,7 +262,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
   it("50 rounds of kubectl scale to 2 and to 6 at the same instant, sweeps running: every pool stays inside its ledger claim, no address shared", async () => {
     const s = await subnet("10.75.0.0/16", "10.75.0.10-10.75.0.60");
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("flap", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "flap" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "flap" }, "eth0", 4, s);
     made.pools.add(auto);
     await pool("10.75.0.0/16", "10.75.0.30-10.75.0.40"); // a neighbour the flapping pool must never reach into
     for (let round = 1; round <= 50; round++) {
@@ -279,7 +279,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
     const s = await subnet("10.77.0.0/16", "10.77.0.10-10.77.0.200");
     const workload = { namespace, kind: "Deployment" as const, name: "race" };
     const annotations = { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" };
-    const auto = autoPoolName(workload, "eth0", 4);
+    const auto = autoPoolName(workload, "eth0", 4, s);
     made.pools.add(auto);
     const { core, custom } = cluster();
     // Two controller replicas: each has its own ledger cache and group-commit lane, as in a cluster.

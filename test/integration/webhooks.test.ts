@@ -32,7 +32,7 @@ describe("admission webhooks through the real API server", function () {
   it("replays the seed: the auto pool exists when kubectl create returns, grows on scale; overlaps are denied", async () => {
     subnets.add("nginx-subnet-v4");
     await kubectlOk(["apply", "-f", "-"], subnetYaml("nginx-subnet-v4", "10.244.0.0/16", "10.244.100.90-10.244.200.91"));
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "nginx" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "nginx" }, "eth0", 4, "nginx-subnet-v4");
     pools.add(auto);
     expect(await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("nginx", 2, seedAnnotations))).to.equal("deployment.apps/nginx created\n");
     expect(rows(await kubectlOk(["get", "sp", auto]))).to.deep.equal([
@@ -65,7 +65,7 @@ describe("admission webhooks through the real API server", function () {
       ["apply", "--dry-run=server", "-n", namespace, "-o", "jsonpath={.spec.template.metadata.annotations.pinpool\\.io/reserved-ippools}", "-f", "-"],
       deploymentYaml("web", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` }),
     );
-    const auto = autoPoolName({ namespace, kind: "Deployment", name: "web" }, "eth0", 4);
+    const auto = autoPoolName({ namespace, kind: "Deployment", name: "web" }, "eth0", 4, subnet);
     expect(out).to.equal(`[{"interface":"eth0","ipv4":["${auto}"]}]`);
     expect((await kubectl(["get", "sp", auto])).stderr).to.include("not found");
     expect(await kubectlOk(["get", "ss", subnet, "-o", "jsonpath={.status.controlledIPPools}"])).to.be.oneOf(["", "{}"]);

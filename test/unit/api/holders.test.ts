@@ -52,4 +52,9 @@ describe("ordinalKept (the rule the agent's DEL and the controller's GC share)",
     expect(ordinalKept(set(3), true, 0)).to.equal(false);
     expect(ordinalKept(undefined, false, 0)).to.equal(false);
   });
+
+  it("counts from spec.ordinals.start", () => {
+    const from5 = { ...set(2), spec: { replicas: 2, ordinals: { start: 5 } } as k8s.V1StatefulSetSpec };
+    expect([4, 5, 6, 7].map((o) => ordinalKept(from5, false, o))).to.deep.equal([false, true, true, false]);
+  });
 });

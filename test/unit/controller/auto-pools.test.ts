@@ -1,15 +1,16 @@
 import { expect } from "chai";
-import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "../../../src/controller/auto-pools.js";
+import { ADOPTED_ANNOTATION, decideAutoPool } from "../../../src/controller/auto-pools.js";
+import { autoPoolOwner } from "../../../src/reservation/auto-pool.js";
 import type { WorkloadObject } from "../../../src/api/names.js";
 import { LABEL } from "../../../src/api/labels.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
 import { autoPoolName } from "../../../src/api/names.js";
 
 const owner = { kind: "Deployment" as const, namespace: "default", name: "nginx" };
-const name = autoPoolName(owner, "eth0", 4);
+const name = autoPoolName(owner, "eth0", 4, "nginx-subnet-v4");
 const created = Date.UTC(2026, 10, 26, 12, 0, 0);
 
-function pool(o: { ips?: string[]; reclaim?: boolean; ownerUid?: string; keptFor?: string; allocated?: number } = {}): SpiderIPPool {
+function pool(o: { ips?: string[]; reclaim?: boolean; ownerUid?: string; adopted?: string; allocated?: number } = {}): SpiderIPPool {
   return {
     apiVersion: "spiderpool.spidernet.io/v2beta1",
     kind: "SpiderIPPool",
@@ -26,17 +27,17 @@ function pool(o: { ips?: string[]; reclaim?: boolean; ownerUid?: string; keptFor
         [LABEL.reclaim]: String(o.reclaim ?? true),
       },
       ...(o.ownerUid ? { ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: "nginx", uid: o.ownerUid }] } : {}),
-      ...(o.keptFor ? { annotations: { [ADOPTED_ANNOTATION]: o.keptFor } } : {}),
+      ...(o.adopted ? { annotations: { [ADOPTED_ANNOTATION]: o.adopted } } : {}),
     },
     spec: { subnet: "10.244.0.0/16", ips: o.ips ?? ["10.244.100.90-10.244.100.94"] },
     status: { allocatedIPCount: o.allocated ?? 0 },
   };
 }
 
-function deployment(uid: string, replicas: number, ipNumber = "+3"): WorkloadObject {
+function deployment(uid: string, replicas: number, ipNumber = "+3", extra: Record<string, string> = {}): WorkloadObject {
   return {
     metadata: { uid },
-    spec: { replicas, template: { metadata: { annotations: { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": ipNumber } } } },
+    spec: { replicas, template: { metadata: { annotations: { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": ipNumber, ...extra } } } },
   };
 }
 
@@ -46,44 +47,65 @@ describe("controller/auto-pools decideAutoPool", () => {
     expect(autoPoolOwner({ ...pool(), metadata: { name: "manual" } })).to.equal(undefined);
   });
 
-  it("adopts a reclaimed pool by owner reference once its workload exists, a kept one by annotation", () => {
-    expect(decideAutoPool(pool(), owner, deployment("d-1", 2), created + 1000, 60_000)).to.deep.equal({
+  it("adopts by the workload's UID in an annotation, never an ownerReference (cluster-scoped → namespaced is refused by the GC), and drops an old one", () => {
+    expect(decideAutoPool(pool(), owner, deployment("d-1", 2), created + 1000, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-1", reclaim: true });
+    expect(decideAutoPool(pool({ reclaim: false }), owner, deployment("d-1", 2, "+3", { "ipam.spidernet.io/ippool-reclaim": "false" }), created, 60_000)).to.deep.equal({
       kind: "adopt",
-      ownerReference: { apiVersion: "apps/v1", kind: "Deployment", name: "nginx", uid: "d-1", blockOwnerDeletion: false },
+      uid: "d-1",
+      reclaim: false,
     });
-    expect(decideAutoPool(pool({ reclaim: false }), owner, deployment("d-1", 2), created, 60_000)).to.deep.equal({ kind: "adopt", annotation: "d-1" });
+    expect(decideAutoPool(pool({ adopted: "d-1", ownerUid: "d-1" }), owner, deployment("d-1", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-1", reclaim: true });
+    // Re-created under the same name: the new UID adopts the same pool.
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-2", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-2", reclaim: true });
   });
 
-  it("deletes a pool whose workload never appeared, only after the grace period", () => {
+  it("honours an ippool-reclaim toggle on the live workload", () => {
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 2, "+3", { "ipam.spidernet.io/ippool-reclaim": "false" }), created, 60_000)).to.deep.equal({
+      kind: "adopt",
+      uid: "d-1",
+      reclaim: false,
+    });
+    expect(decideAutoPool(pool({ adopted: "d-1", reclaim: false }), owner, deployment("d-1", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-1", reclaim: true });
+  });
+
+  it("releases a pool whose workload never appeared, only after the grace period", () => {
     expect(decideAutoPool(pool(), owner, undefined, created + 59_999, 60_000)).to.deep.equal({ kind: "none" });
     expect(decideAutoPool(pool(), owner, undefined, created + 60_000, 60_000)).to.deep.equal({
-      kind: "delete",
+      kind: "release",
       reason: "Deployment default/nginx never appeared within 60 s of the reservation",
     });
     // ippool-reclaim "false" keeps a pool after its workload, not one no workload ever used.
-    expect(decideAutoPool(pool({ reclaim: false }), owner, undefined, created + 60_000, 60_000).kind).to.equal("delete");
+    expect(decideAutoPool(pool({ reclaim: false }), owner, undefined, created + 60_000, 60_000).kind).to.equal("release");
   });
 
-  it("after adoption: deletes with a reclaimed workload, keeps with ippool-reclaim false", () => {
-    expect(decideAutoPool(pool({ ownerUid: "d-1" }), owner, undefined, created, 60_000).kind).to.equal("delete");
-    expect(decideAutoPool(pool({ reclaim: false, keptFor: "d-1" }), owner, undefined, created + 3_600_000, 60_000)).to.deep.equal({ kind: "none" });
+  it("after adoption: releases with a reclaimed workload gone, keeps with ippool-reclaim false", () => {
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, undefined, created, 60_000)).to.deep.equal({ kind: "release", reason: "Deployment default/nginx is gone and the pool is reclaimed with it" });
+    expect(decideAutoPool(pool({ ownerUid: "d-1" }), owner, undefined, created, 60_000).kind).to.equal("release");
+    expect(decideAutoPool(pool({ reclaim: false, adopted: "d-1" }), owner, undefined, created + 3_600_000, 60_000)).to.deep.equal({ kind: "none" });
+  });
+
+  it("releases a pool the live workload no longer names (subnet switched, family or interface dropped, annotation removed)", () => {
+    const switched = deployment("d-1", 2, "+3", { "ipam.spidernet.io/subnet": '{"ipv4":["other-subnet"]}' });
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, switched, created, 60_000)).to.deep.equal({ kind: "release", reason: "Deployment default/nginx no longer names this pool (its subnet annotations changed)" });
+    const plain: WorkloadObject = { metadata: { uid: "d-1" }, spec: { replicas: 2, template: { metadata: { annotations: {} } } } };
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, plain, created, 60_000).kind).to.equal("release");
   });
 
   it("resizes to replicas + N when the size drifted (a /scale the webhook never saw)", () => {
-    const out = decideAutoPool(pool({ ownerUid: "d-1" }), owner, deployment("d-1", 4), created, 60_000);
+    const out = decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 4), created, 60_000);
     expect(out).to.deep.include({ kind: "resize", from: 5n, to: 7 });
-    expect(decideAutoPool(pool({ ownerUid: "d-1" }), owner, deployment("d-1", 2), created, 60_000)).to.deep.equal({ kind: "none" });
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 2), created, 60_000)).to.deep.equal({ kind: "none" });
   });
 
   it("shrinks only when some address is free", () => {
-    expect(decideAutoPool(pool({ ownerUid: "d-1", allocated: 5 }), owner, deployment("d-1", 1), created, 60_000)).to.deep.equal({ kind: "none" });
-    expect(decideAutoPool(pool({ ownerUid: "d-1", allocated: 4 }), owner, deployment("d-1", 1), created, 60_000)).to.deep.include({ kind: "resize", to: 4 });
+    expect(decideAutoPool(pool({ adopted: "d-1", allocated: 5 }), owner, deployment("d-1", 1), created, 60_000)).to.deep.equal({ kind: "none" });
+    expect(decideAutoPool(pool({ adopted: "d-1", allocated: 4 }), owner, deployment("d-1", 1), created, 60_000)).to.deep.include({ kind: "resize", to: 4 });
   });
 
   it("leaves a pool being deleted alone, and a workload whose annotation the webhook would refuse", () => {
     const deleting = pool();
     deleting.metadata.deletionTimestamp = new Date(created).toISOString();
     expect(decideAutoPool(deleting, owner, undefined, created + 3_600_000, 60_000)).to.deep.equal({ kind: "none" });
-    expect(decideAutoPool(pool({ ownerUid: "d-1" }), owner, deployment("d-1", 4, "+x"), created, 60_000)).to.deep.equal({ kind: "none" });
+    expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 4, "+x"), created, 60_000)).to.deep.equal({ kind: "none" });
   });
 });

@@ -8,7 +8,7 @@ import { SubnetLedger } from "../../../src/reservation/ledger.js";
 import { defaultIPNumber, planReservation, resolvedMaxSurge } from "../../../src/reservation/plan.js";
 
 const nginx = { namespace: "default", kind: "Deployment" as const, name: "nginx" };
-const plan = (size: number, subnet = "nginx-subnet-v4") => ({ name: autoPoolName(nginx, "eth0", 4), interface: "eth0", family: 4 as const, subnet, size });
+const plan = (size: number, subnet = "nginx-subnet-v4") => ({ name: autoPoolName(nginx, "eth0", 4, subnet), interface: "eth0", family: 4 as const, subnet, size });
 const view = (spec: Parameters<typeof parseAddressSpec>[0], pools: Record<string, string[]> = {}) => {
   const parsed = parseAddressSpec(spec);
   return { name: "nginx-subnet-v4", spec: parsed, ledger: SubnetLedger.of(4, new Map(Object.entries(pools).map(([k, v]) => [k, { addresses: parseIPList(4, v, "ips") }]))) };
@@ -89,11 +89,14 @@ describe("reservation/plan", () => {
 
   it("names pools deterministically, within 63 characters, apart across namespaces and interfaces", () => {
     const long = { namespace: "team-a", kind: "StatefulSet" as const, name: "a".repeat(70) };
-    const name = autoPoolName(long, "net1", 6);
+    const name = autoPoolName(long, "net1", 6, "s6");
     expect(name).to.match(/^auto6-a+-net1-[0-9a-f]{10}$/);
     expect(name.length).to.be.at.most(63);
-    expect(autoPoolName(nginx, "eth0", 4)).to.equal(autoPoolName({ ...nginx }, "eth0", 4));
-    expect(autoPoolName(nginx, "eth0", 4)).to.not.equal(autoPoolName({ ...nginx, namespace: "other" }, "eth0", 4));
+    expect(autoPoolName(nginx, "eth0", 4, "s")).to.equal(autoPoolName({ ...nginx }, "eth0", 4, "s"));
+    expect(autoPoolName(nginx, "eth0", 4, "s")).to.not.equal(autoPoolName({ ...nginx, namespace: "other" }, "eth0", 4, "s"));
+    // Interfaces that read alike, and a subnet switch, get pools of their own.
+    expect(new Set(["net_1", "net.1", "NET1", "net-1"].map((nic) => autoPoolName(nginx, nic, 4, "s"))).size).to.equal(4);
+    expect(autoPoolName(nginx, "eth0", 4, "s")).to.not.equal(autoPoolName(nginx, "eth0", 4, "t"));
   });
 
   it("plans one pool per interface and family with the subnets annotation", () => {

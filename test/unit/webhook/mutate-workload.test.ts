@@ -4,7 +4,7 @@ import { autoPoolName } from "../../../src/api/names.js";
 import { decideWorkload } from "../../../src/webhook/mutate-workload.js";
 import { loadRequest } from "../../fixtures/load.js";
 
-const pool = autoPoolName({ namespace: "default", kind: "Deployment", name: "nginx" }, "eth0", 4);
+const pool = autoPoolName({ namespace: "default", kind: "Deployment", name: "nginx" }, "eth0", 4, "nginx-subnet-v4");
 const reserved = `[{"interface":"eth0","ipv4":["${pool}"]}]`;
 
 describe("webhook/decideWorkload (the seed's Deployment)", () => {
