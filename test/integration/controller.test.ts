@@ -177,6 +177,8 @@ spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
     });
     expect(refused).to.include("connection refused"); // an annotated Deployment fails closed
     await kubectlOk(["scale", "-n", namespace, "deploy", "grow", "--replicas", "4"]); // scale.pinpool.io: failurePolicy Ignore
+    // pinpool is back (the webhooks answer again, so the sweep's pool write is admitted).
+    await replaceController();
     const total = await waitFor("the backstop to resize the pool", 60_000, async () => {
       const t = (await getPool(auto))?.status?.totalIPCount;
       return t === 5 ? t : undefined;
