@@ -50,7 +50,7 @@ func newAgentClient(socket string, timeout time.Duration) *agentClient {
 }
 
 // call sends one request to the agent; transport failures become "try again later" (11),
-// so the runtime retries instead of giving up on the pod.
+// so the runtime retries instead of giving up on the pod, and are marked unreachable.
 func (c *agentClient) call(req request) (agentReply, *cniError) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -59,12 +59,12 @@ func (c *agentClient) call(req request) (agentReply, *cniError) {
 	url := "http://pinpool-agent/v1/cni/" + strings.ToLower(req.Command)
 	resp, err := c.http.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
-		return agentReply{}, &cniError{Code: codeTryAgainLater, Msg: "the pinpool agent is unreachable", Details: fmt.Sprintf("%s: %v; is the pinpool-agent DaemonSet pod running on this node?", c.socket, err)}
+		return agentReply{}, &cniError{Code: codeTryAgainLater, Msg: "the pinpool agent is unreachable", Details: fmt.Sprintf("%s: %v; is the pinpool-agent DaemonSet pod running on this node?", c.socket, err), unreachable: true}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return agentReply{}, &cniError{Code: codeTryAgainLater, Msg: "the pinpool agent's answer was cut off", Details: err.Error()}
+		return agentReply{}, &cniError{Code: codeTryAgainLater, Msg: "the pinpool agent's answer was cut off", Details: fmt.Sprintf("%s: %v", c.socket, err), unreachable: true}
 	}
 	var reply agentReply
 	if err := json.Unmarshal(data, &reply); err != nil {

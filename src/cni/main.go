@@ -16,11 +16,11 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Getenv, os.Stdin, os.Stdout))
+	os.Exit(run(os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one CNI command and returns the exit code.
-func run(getenv func(string) string, stdin io.Reader, stdout io.Writer) int {
+func run(getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	command := getenv("CNI_COMMAND")
 	if command == "VERSION" {
 		return writeJSON(stdout, versionInfo())
@@ -35,6 +35,15 @@ func run(getenv func(string) string, stdin io.Reader, stdout io.Writer) int {
 	}
 	client := newAgentClient(req.socketPath(), 60*time.Second)
 	reply, cerr := client.call(req)
+	if cerr != nil && command == "DEL" && delMayFailOpen(cerr) {
+		// Fail open: a DEL that fails blocks the runtime from tearing the sandbox down, and
+		// nothing is lost by succeeding, because the controller releases an address whose
+		// pod is gone after its grace period. ADD and CHECK fail closed (an unchecked address
+		// could be handed to two pods).
+		fmt.Fprintf(stderr, "pinpool: warning: DEL of pod %s/%s succeeds anyway (%s: %s); pinpool-controller releases whatever address the pod still holds after its grace period\n",
+			req.Args["K8S_POD_NAMESPACE"], req.Args["K8S_POD_NAME"], cerr.Msg, cerr.Details)
+		return 0
+	}
 	if cerr != nil {
 		return fail(stdout, req.CNIVersion, cerr)
 	}
@@ -49,6 +58,12 @@ func run(getenv func(string) string, stdin io.Reader, stdout io.Writer) int {
 		// DEL, CHECK, STATUS and GC print nothing on success.
 		return 0
 	}
+}
+
+// delMayFailOpen: the agent could not be reached, or it does not know the pod (code 3:
+// nothing is recorded for this sandbox). Any other answer from the agent is passed on.
+func delMayFailOpen(e *cniError) bool {
+	return e.unreachable || e.Code == codeUnknownContainer
 }
 
 func writeJSON(w io.Writer, v any) int {

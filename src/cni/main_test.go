@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -53,7 +54,7 @@ func podEnv(command string) map[string]string {
 func runPlugin(t *testing.T, vars map[string]string, stdin string) (int, map[string]any) {
 	t.Helper()
 	var out bytes.Buffer
-	code := run(env(vars), strings.NewReader(stdin), &out)
+	code := run(env(vars), strings.NewReader(stdin), &out, io.Discard)
 	var parsed map[string]any
 	if out.Len() > 0 {
 		if err := json.Unmarshal(out.Bytes(), &parsed); err != nil {
@@ -102,7 +103,7 @@ func TestDelAndCheckPrintNothingOnSuccess(t *testing.T) {
 	socket, _ := fakeAgent(t, 200, `{}`)
 	for _, command := range []string{"DEL", "CHECK", "STATUS", "GC"} {
 		var out bytes.Buffer
-		if code := run(env(podEnv(command)), strings.NewReader(conf("1.1.0", socket)), &out); code != 0 || out.Len() != 0 {
+		if code := run(env(podEnv(command)), strings.NewReader(conf("1.1.0", socket)), &out, io.Discard); code != 0 || out.Len() != 0 {
 			t.Fatalf("%s: exit %d, stdout %q", command, code, out.String())
 		}
 	}
@@ -151,5 +152,66 @@ func TestBadInputsAreCNIErrors(t *testing.T) {
 	}
 	if len(*got) != 0 {
 		t.Fatalf("bad input reached the agent: %+v", *got)
+	}
+}
+
+// runWithStderr runs the plugin and returns exit code, stdout and stderr as text.
+func runWithStderr(vars map[string]string, stdin string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(env(vars), strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestDelSucceedsWithAWarningWhenTheAgentIsUnreachable(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "none.sock") // nothing listens
+	code, stdout, stderr := runWithStderr(podEnv("DEL"), conf("1.1.0", socket))
+	if code != 0 || stdout != "" {
+		t.Fatalf("DEL without an agent: exit %d, stdout %q; want exit 0 and nothing on stdout", code, stdout)
+	}
+	for _, want := range []string{"warning", "default/nginx-1", socket, "the pinpool agent is unreachable", "grace period"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q does not contain %q", stderr, want)
+		}
+	}
+}
+
+func TestDelSucceedsWhenTheAgentDoesNotKnowThePod(t *testing.T) {
+	socket, got := fakeAgent(t, 409, `{"error":{"code":3,"msg":"pinpool has no addresses for pod default/nginx-1"}}`)
+	code, stdout, stderr := runWithStderr(podEnv("DEL"), conf("1.1.0", socket))
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "pinpool has no addresses for pod default/nginx-1") {
+		t.Fatalf("DEL answered with code 3: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if len(*got) != 1 {
+		t.Fatalf("the agent got %d requests, want 1", len(*got))
+	}
+}
+
+func TestDelPassesOnOtherAgentErrors(t *testing.T) {
+	socket, _ := fakeAgent(t, 503, `{"error":{"code":11,"msg":"the pinpool agent could not complete the request","details":"releasing addresses of pod default/nginx-1: the API server answered 429"}}`)
+	code, out := runPlugin(t, podEnv("DEL"), conf("1.1.0", socket))
+	if code == 0 || out["code"] != float64(codeTryAgainLater) {
+		t.Fatalf("DEL answered with code 11: exit %d, %v; want the error passed on", code, out)
+	}
+}
+
+func TestAddAndCheckFailClosedWhenTheAgentIsUnreachable(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "none.sock")
+	for _, command := range []string{"ADD", "CHECK"} {
+		code, stdout, _ := runWithStderr(podEnv(command), conf("1.1.0", socket))
+		var out map[string]any
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("%s: stdout is not a CNI error: %q", command, stdout)
+		}
+		if code == 0 || out["code"] != float64(codeTryAgainLater) || !strings.Contains(out["details"].(string), socket) {
+			t.Errorf("%s without an agent: exit %d, %v; want code 11 naming the socket", command, code, out)
+		}
+	}
+}
+
+func TestCheckFailsWhenTheAgentDoesNotKnowThePod(t *testing.T) {
+	socket, _ := fakeAgent(t, 409, `{"error":{"code":3,"msg":"pinpool has no addresses for pod default/nginx-1"}}`)
+	code, out := runPlugin(t, podEnv("CHECK"), conf("1.1.0", socket))
+	if code == 0 || out["code"] != float64(codeUnknownContainer) {
+		t.Fatalf("CHECK answered with code 3: exit %d, %v", code, out)
 	}
 }

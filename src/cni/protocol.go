@@ -30,6 +30,9 @@ type cniError struct {
 	Code       int    `json:"code"`
 	Msg        string `json:"msg"`
 	Details    string `json:"details,omitempty"`
+	// unreachable: the agent was never heard from, or stopped answering (dial failure,
+	// timeout, a cut-off answer), as opposed to an answer that says what went wrong.
+	unreachable bool
 }
 
 func (e *cniError) Error() string { return fmt.Sprintf("%s (code %d): %s", e.Msg, e.Code, e.Details) }

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from "node:http";
 import { ApiException } from "@kubernetes/client-node";
 
 /** The HTTP status of a failed API call, or undefined for any other error. */
@@ -18,19 +19,61 @@ export async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** The API server's own message from a failed call (its Status body), for error text. */
+/** The parts of a metav1.Status body pinpool reads. */
+export interface ApiStatusBody {
+  reason?: string;
+  message?: string;
+  details?: { retryAfterSeconds?: number };
+}
+
+/**
+ * The Status body of a failed call. client-node 1.4 keeps it as the response text (a
+ * string) for statuses its spec does not list, which is all of them but 2xx and 401.
+ */
+export function statusBody(e: ApiException<unknown>): ApiStatusBody | undefined {
+  const body = e.body;
+  if (typeof body === "string") {
+    try {
+      const parsed = JSON.parse(body) as unknown;
+      return parsed && typeof parsed === "object" ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return body && typeof body === "object" ? body : undefined;
+}
+
+/** At most `max` characters of the first line: a proxy's HTML error page must not become a message. */
+const firstLine = (text: string, max = 200): string => {
+  const line = text.trim().split("\n", 1)[0] ?? "";
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+};
+
+/**
+ * The API server's own message from a failed call (its Status body), for error text. Never
+ * the ApiException's message, which is client-node's dump of the body and every header.
+ */
 export function apiMessage(e: unknown): string {
   if (e instanceof ApiException) {
-    const body = (e as ApiException<unknown>).body;
-    if (typeof body === "string") {
-      try {
-        const parsed = JSON.parse(body) as { message?: string };
-        if (parsed.message) return parsed.message;
-      } catch {
-        return body;
-      }
-    }
-    if (body && typeof body === "object" && "message" in body) return String((body).message);
+    const ae = e as ApiException<unknown>;
+    const message = statusBody(ae)?.message;
+    if (message) return message;
+    if (typeof ae.body === "string" && ae.body.trim()) return firstLine(ae.body);
+    return STATUS_CODES[ae.code] ?? `HTTP ${ae.code}`;
   }
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The status reason: the Status body's (`TooManyRequests`, `Conflict`), else HTTP's own words. */
+export function apiReason(e: ApiException<unknown>): string {
+  return statusBody(e)?.reason || (STATUS_CODES[e.code] ?? "Unknown").replace(/ /g, "");
+}
+
+/**
+ * A failed call in one line: `HTTP 409 Conflict: Operation cannot be fulfilled on …`
+ * (status, reason and the API server's message; no headers, no body dump).
+ */
+export function describeApiError(e: ApiException<unknown>): string {
+  const message = statusBody(e)?.message ?? (typeof e.body === "string" && e.body.trim() ? firstLine(e.body) : undefined);
+  return `HTTP ${e.code} ${apiReason(e)}${message ? `: ${message}` : ""}`;
 }

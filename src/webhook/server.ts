@@ -10,9 +10,19 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import type { WebhookMetrics } from "../metrics/webhook.js";
 import { type AdmissionRequest, AdmissionFormatError, buildAdmissionReview, parseAdmissionReview } from "./admission.js";
 import type { Verdict } from "../api/verdict.js";
+import { type RetryOptions, withTransientRetry } from "../k8s/transient.js";
+import { failureVerdict, reviewPurpose } from "./failure.js";
 
 /** Decides one parsed request; throws only for failures that are not the user's (API down, …). */
 export type Admit = (req: AdmissionRequest) => Promise<Verdict>;
+
+/**
+ * A decision that met a transient API failure (429 right after an API server restart, a
+ * 5xx, a dropped connection) is run again, whole, for up to 4 s: under the webhooks'
+ * timeoutSeconds of 5 (manifests/webhooks), so the user gets pinpool's answer rather than
+ * the API server's "context deadline exceeded".
+ */
+export const WEBHOOK_RETRY: RetryOptions = { deadlineMs: 4_000, baseDelayMs: 50, maxDelayMs: 1_000 };
 
 export interface WebhookServerOptions {
   /** Folder holding tls.crt and tls.key (a mounted Secret: watched as a folder, never a subPath). */
@@ -26,6 +36,8 @@ export interface WebhookServerOptions {
    * client certificate, from its --admission-control-config-file) get a review answered.
    */
   clientAuth?: { caFile: string; names: string[] };
+  /** Retrying transient API failures; WEBHOOK_RETRY unless a test shortens it. */
+  retry?: RetryOptions;
 }
 
 async function loadTls(certDir: string, clientCAFile?: string): Promise<{ cert: Buffer; key: Buffer; ca?: Buffer }> {
@@ -105,12 +117,14 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
     const stop = o.metrics.duration.startTimer(labels);
     let verdict: Verdict;
     try {
-      verdict = await admit(req);
+      // Decisions are compare-and-swaps on what they read: running one again is safe.
+      verdict = await withTransientRetry(reviewPurpose(req), () => admit(req), o.retry ?? WEBHOOK_RETRY);
     } catch (e) {
-      // Not the user's fault (API server unreachable, too many concurrent writers): an
-      // in-band denial with the cause, so kubectl shows what happened and the user can retry.
+      // Not the user's fault (API server unavailable, too many concurrent writers): an
+      // in-band denial with the cause in one sentence, so kubectl shows what happened and
+      // the user can retry (a /scale is allowed instead: the resize sweep repairs it).
       app.log.error({ err: e, uid: req.uid, namespace: req.namespace, name: req.name, operation: req.operation, resource: labels.resource }, "admission failed");
-      verdict = { allowed: false, code: 500, reason: "InternalError", message: `pinpool could not decide: ${(e as Error).message}` };
+      verdict = failureVerdict(req, e);
       o.metrics.requests.inc({ ...labels, result: "error" });
       stop();
       return buildAdmissionReview(req.uid, verdict);

@@ -4,6 +4,8 @@
  * leader failover. The local controller runs with a 5 s grace period, 1 s resync and 6 s
  * lease (scripts/cluster/controller.ts LOCAL_TIMINGS).
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { autoPoolName } from "../../src/api/names.js";
@@ -12,7 +14,7 @@ import { parseAddress } from "../../src/ip/address.js";
 import { AllocationRecord } from "../../src/ip/allocation-record.js";
 import { compareAndSwap } from "../../src/k8s/cas.js";
 import { PoolClient } from "../../src/k8s/resources.js";
-import { CONTROLLER_NAMESPACE, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
+import { CONTROLLER_NAMESPACE, renderWebhooks, startLocalController } from "../../scripts/cluster/controller.js";
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { LOCAL_PORTS } from "../../scripts/cluster/ports.js";
 import { deploymentYaml, poolYaml, rows, subnetYaml } from "./manifests.js";
@@ -160,20 +162,33 @@ spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
     await kubectlOk(["apply", "-f", "-"], poolYaml(uniqueName("ctl-again"), "10.63.0.0/24", "10.63.0.10-10.63.0.12"));
   });
 
-  it("resizes a pool to replicas + N when a scale bypassed the webhook (outage)", async () => {
+  it("resizes a pool to replicas + N when a scale bypassed the webhook (outage: /scale fails open, workloads fail closed)", async () => {
     const subnet = await subnetFor("10.64.0.0/16", "10.64.0.10-10.64.0.200");
     const auto = autoPoolName({ namespace, kind: "Deployment", name: "grow" }, "eth0", 4, subnet);
-    await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("grow", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
+    const annotations = { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" };
+    await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("grow", 2, annotations));
     expect((await getPool(auto))?.status?.totalIPCount).to.equal(3);
-    await unregisterWebhooks(); // the outage: nothing admits the scale
-    await kubectlOk(["scale", "-n", namespace, "deploy", "grow", "--replicas", "4"]);
+    // The outage: the webhooks stay registered, but nothing answers at their address.
+    await kubectlOk(["apply", "-f", "-"], renderWebhooks(readFileSync(path.join((await pinpoolController()).certDir, "ca.crt"), "utf8"), "https://127.0.0.1:1"));
+    const another = deploymentYaml("refused", 1, annotations);
+    const refused = await waitFor("the API server to call the unreachable webhooks", 30_000, async () => {
+      const r = await kubectl(["create", "--dry-run=server", "-n", namespace, "-f", "-"], another);
+      return r.stderr.includes('failed calling webhook "workloads.pinpool.io"') ? r.stderr : undefined;
+    });
+    expect(refused).to.include("connection refused"); // an annotated Deployment fails closed
+    await kubectlOk(["scale", "-n", namespace, "deploy", "grow", "--replicas", "4"]); // scale.pinpool.io: failurePolicy Ignore
+    // pinpool is back (the webhooks answer again, so the sweep's pool write is admitted).
+    await replaceController();
     const total = await waitFor("the backstop to resize the pool", 60_000, async () => {
       const t = (await getPool(auto))?.status?.totalIPCount;
       return t === 5 ? t : undefined;
     });
     expect(total).to.equal(5);
     expect(await kubectlOk(["get", "sp", auto, "-o", "jsonpath={.spec.ips}"])).to.equal('["10.64.0.10-10.64.0.14"]');
-    expect(await kubectlOk(["get", "sp", auto, "-o", "jsonpath={.metadata.ownerReferences[0].kind}"])).to.equal("Deployment");
+    // Adopted by the Deployment's UID in an annotation, never an ownerReference (the GC refuses cluster-scoped → namespaced).
+    const uid = await kubectlOk(["get", "deploy", "-n", namespace, "grow", "-o", "jsonpath={.metadata.uid}"]);
+    expect(await kubectlOk(["get", "sp", auto, "-o", "jsonpath={.metadata.annotations.pinpool\\.io/adopted-by-uid}"])).to.equal(uid);
+    expect(await kubectlOk(["get", "sp", auto, "-o", "jsonpath={.metadata.ownerReferences}"])).to.equal("");
   });
 
   it("a killed leader's work is taken over by another replica within 30 s", async () => {

@@ -142,11 +142,21 @@ describe("installable manifests (kubectl apply -k manifests)", function () {
     ]) {
       expect(r.stdout).to.match(new RegExp(`^${object.replace(/\./g, "\\.")} .*\\(server dry run\\)$`, "m"));
     }
-    const rendered = YAML.parseAllDocuments(await kubectlOk(["kustomize", path.join(repoRoot, "manifests")])).map((d) => d.toJSON() as { kind: string; webhooks?: Array<{ clientConfig: { caBundle: string } }> });
+    type Webhook = { name: string; failurePolicy: string; clientConfig: { caBundle: string }; rules: Array<{ resources: string[] }> };
+    const rendered = YAML.parseAllDocuments(await kubectlOk(["kustomize", path.join(repoRoot, "manifests")])).map((d) => d.toJSON() as { kind: string; webhooks?: Webhook[] });
     const ca = readFileSync(path.join(repoRoot, "manifests/certs/ca.crt"), "utf8");
-    const bundles = rendered.flatMap((d) => d.webhooks ?? []).map((w) => Buffer.from(w.clientConfig.caBundle, "base64").toString());
-    expect(bundles).to.have.length(3); // validate; mutate workloads; mutate Spider defaults
+    const webhooks = rendered.flatMap((d) => d.webhooks ?? []);
+    const bundles = webhooks.map((w) => Buffer.from(w.clientConfig.caBundle, "base64").toString());
+    expect(bundles).to.have.length(4); // validate; mutate workloads; mutate /scale; mutate Spider defaults
     for (const b of bundles) expect(b).to.equal(ca);
+    // Fail open only where a backstop repairs: a missed /scale is resized by the sweep; nothing else.
+    const policies = Object.fromEntries(webhooks.map((w) => [w.name, `${w.failurePolicy} ${w.rules.flatMap((r) => r.resources).join(",")}`]));
+    expect(policies).to.deep.equal({
+      "validate.pinpool.io": "Fail spidersubnets,spiderippools,spiderreservedips",
+      "workloads.pinpool.io": "Fail deployments,statefulsets",
+      "scale.pinpool.io": "Ignore deployments/scale,statefulsets/scale",
+      "spider-defaults.pinpool.io": "Fail spidersubnets,spiderippools,spiderreservedips",
+    });
   });
 
   it("lists every API call the code makes", () => {

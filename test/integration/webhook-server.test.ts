@@ -5,10 +5,12 @@ import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
+import { ApiException } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { repoRoot, waitFor } from "../../scripts/cluster/local.js";
 import { WebhookMetrics } from "../../src/metrics/webhook.js";
 import { allow } from "../../src/api/verdict.js";
+import type { AdmissionRequest } from "../../src/webhook/admission.js";
 import { buildWebhookServer } from "../../src/webhook/server.js";
 import { loadReview } from "../fixtures/load.js";
 
@@ -17,6 +19,8 @@ describe("webhook server transport (TLS, body limit, malformed reviews, certific
   let dir: string;
   let server: Awaited<ReturnType<typeof buildWebhookServer>>;
   let port: number;
+  /** What /mutate does; each test sets it (the default stands for an unreachable API server). */
+  let mutate: (req: AdmissionRequest) => Promise<ReturnType<typeof allow>> = () => Promise.reject(new Error("the API server is unreachable"));
   const generate = (out: string): void => {
     execFileSync("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), out]);
   };
@@ -27,9 +31,11 @@ describe("webhook server transport (TLS, body limit, malformed reviews, certific
     server = await buildWebhookServer({
       certDir: dir,
       validate: () => Promise.resolve(allow()),
-      mutate: () => Promise.reject(new Error("the API server is unreachable")),
+      mutate: (req) => mutate(req),
       metrics: new WebhookMetrics(false),
       logger: false,
+      // Short, so a test of giving up takes a fraction of a second (the real budget is 4 s).
+      retry: { deadlineMs: 300, baseDelayMs: 5, maxDelayMs: 20 },
     });
     await server.app.listen({ host: "127.0.0.1", port: 0 });
     port = (server.app.server.address() as { port: number }).port;
@@ -94,6 +100,43 @@ describe("webhook server transport (TLS, body limit, malformed reviews, certific
       uid: (review.request as { uid: string }).uid,
       allowed: false,
       status: { code: 500, reason: "InternalError", message: "pinpool could not decide: the API server is unreachable" },
+    });
+  });
+
+  describe("while the API server restarts (429 storage is (re)initializing, as client-node throws it)", () => {
+    const restarting = (): ApiException<unknown> =>
+      new ApiException<unknown>(
+        429,
+        "Unknown API Status Code!",
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"storage is (re)initializing","reason":"TooManyRequests","details":{"retryAfterSeconds":0},"code":429}',
+        { "audit-id": "5d2c7f0e-9a1b-4c3e-8f6d-0a1b2c3d4e5f", "content-type": "application/json" },
+      );
+    afterEach(() => (mutate = () => Promise.reject(new Error("the API server is unreachable"))));
+
+    it("runs the decision again and answers its verdict once the API server is back", async () => {
+      let calls = 0;
+      mutate = () => (++calls < 3 ? Promise.reject(restarting()) : Promise.resolve(allow(undefined, ["reserved"])));
+      const r = await post("/mutate", JSON.stringify(loadReview("deployment-create")));
+      expect(r.json.response).to.deep.include({ allowed: true, warnings: ["reserved"] });
+      expect(calls).to.equal(3);
+    });
+
+    it("when it stays down, denies with one sentence: what pinpool was doing and the API server's status, reason and message", async () => {
+      mutate = () => Promise.reject(restarting());
+      const r = await post("/mutate", JSON.stringify(loadReview("deployment-create")));
+      const status = (r.json.response as { status: { code: number; message: string } }).status;
+      expect(status.code).to.equal(500);
+      expect(status.message).to.match(
+        /^pinpool could not decide: reserving addresses for deployment default\/nginx: the API server answered 429 TooManyRequests "storage is \(re\)initializing" for \d\.\d s; retry shortly$/,
+      );
+    });
+
+    it("allows a /scale with a warning instead (scale.pinpool.io fails open; the resize sweep repairs it)", async () => {
+      mutate = () => Promise.reject(restarting());
+      const r = await post("/mutate", JSON.stringify(loadReview("deployment-scale")));
+      const response = r.json.response as { allowed: boolean; warnings: string[] };
+      expect(response.allowed).to.equal(true);
+      expect(response.warnings[0]).to.match(/^pinpool could not resize the pool now, pinpool-controller will within one sweep: resizing the address pool of deployment default\/nginx: the API server answered 429/);
     });
   });
 
