@@ -4,7 +4,7 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { parsedOrUndefined } from "../api/address-spec.js";
-import { AnnotationError } from "../api/annotations.js";
+import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { holderGone } from "../api/holders.js";
 import { LABEL } from "../api/labels.js";
 import type { WorkloadObject, WorkloadRef } from "../api/names.js";
@@ -91,7 +91,8 @@ export class AutoPoolReconciler {
    */
   async reserveMissingPools(workload: WorkloadObject, kind: WorkloadRef["kind"], s: Snapshot): Promise<void> {
     const ref = { kind, namespace: workload.metadata?.namespace as string, name: workload.metadata?.name as string };
-    if (workload.metadata?.deletionTimestamp) return;
+    // Only workloads pinpool's webhook reserved for (not those of namespaces it skips).
+    if (workload.metadata?.deletionTimestamp || !workload.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved]) return;
     let plan: ReservationPlan | undefined;
     try {
       plan = planReservation(ref, workload.spec?.template?.metadata?.annotations, workload.spec ?? {});
