@@ -61,7 +61,7 @@ describe("a workload's whole life through the real API server", function () {
     expect(pool.metadata.deletionTimestamp).to.equal(undefined);
     expect(pool.spec.ips).to.deep.equal(ips);
     expect(pool.metadata.ownerReferences ?? []).to.deep.equal([]);
-    expect(await kubectlOk(["get", "events", "-A", "--field-selector", "reason=OwnerRefInvalidNamespace", "-o", "name"])).to.equal("");
+    expect(await kubectlOk(["get", "events", "-A", "--field-selector", `reason=OwnerRefInvalidNamespace,involvedObject.name=${auto}`, "-o", "name"])).to.equal("");
   });
 
   it("a reclaimed pool goes once its Deployment has been gone for the grace period; ippool-reclaim toggled to false keeps it", async () => {
