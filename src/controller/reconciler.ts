@@ -24,6 +24,7 @@ import { ADOPTED_ANNOTATION, autoPoolOwner, decideAutoPool } from "./auto-pools.
 import { Sightings } from "./grace.js";
 import { unlessRaced } from "./effects.js";
 import { orUndefined } from "../k8s/errors.js";
+import { missingEndpoints } from "./endpoint-restore.js";
 import { Finalizers } from "./finalizers.js";
 import { LedgerReconciler } from "./ledger-reconciler.js";
 import type { StaleClaim } from "./ledger-sweep.js";
@@ -113,6 +114,7 @@ export class Reconciler {
     await this.each("subnet-deletion", s.subnets, (x) => this.finalizers.settleSubnet(x, s));
     await this.each("auto-pool", s.pools, (p) => this.reconcileAutoPool(p, s, now));
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
+    await this.each("endpoint-restore", missingEndpoints(s), (e) => this.restoreEndpoint(e, now));
     await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
     await this.guarded("ledgers", undefined, () => this.ledgers.repair(s));
     await this.guarded("conflicts", undefined, async () => {
@@ -223,6 +225,20 @@ export class Reconciler {
     const body: k8s.V1DeleteOptions = { preconditions: { uid: ep.metadata.uid } };
     if (await unlessRaced(this.d.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body }))) {
       this.done("delete_endpoint", { endpoint: `${namespace}/${name}` }, "deleted the SpiderEndpoint of a pod that is gone");
+    }
+  }
+
+  /**
+   * Recreates the SpiderEndpoint of a pod that holds addresses but has none (its agent died
+   * between the claim and the endpoint write), once it has been missing for the grace
+   * period: the agent writes it a moment after the claim, and a create that loses to it
+   * (409 AlreadyExists) changes nothing.
+   */
+  private async restoreEndpoint(ep: SpiderEndpoint, now: number): Promise<void> {
+    const { namespace, name } = ep.metadata as { namespace: string; name: string };
+    if (!this.sightings.missing(`endpoint-missing/${namespace}/${name}`, now)) return;
+    if (await unlessRaced(this.d.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, body: ep }))) {
+      this.done("restore_endpoint", { endpoint: `${namespace}/${name}` }, "recreated the SpiderEndpoint of a pod that holds addresses from the pools' records");
     }
   }
 
