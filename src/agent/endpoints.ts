@@ -29,6 +29,12 @@ export interface EndpointWriterOptions {
   /** Attempts for one endpoint write before it is left to the controller's sweep. */
   attempts?: number;
   baseDelayMs?: number;
+  /**
+   * A pause before each write (PINPOOL_AGENT_ENDPOINT_DELAY_MS). Fault injection for the
+   * crash test only: it holds the window between claim and endpoint open so a kill lands
+   * in it for sure.
+   */
+  delayMs?: number;
   log?: { error(o: object, m: string): void };
 }
 
@@ -48,7 +54,10 @@ export class EndpointWriter {
 
   /** Records `r` in the background; never throws (a failure is logged and left to the sweep). */
   record(r: EndpointRecord): void {
-    this.enqueue(r.namespace, r.name, "write", () => this.write(r));
+    this.enqueue(r.namespace, r.name, "write", async () => {
+      if (this.o.delayMs) await new Promise((done) => setTimeout(done, this.o.delayMs));
+      await this.write(r);
+    });
   }
 
   /** Deletes the pod's endpoint in the background. */

@@ -38,6 +38,8 @@ export interface IpamDeps {
   /** Watch caches; without them every read goes to the API server. */
   caches?: NodeCaches;
   log?: { error(o: object, m: string): void };
+  /** See EndpointWriterOptions.delayMs (tests only). */
+  endpointDelayMs?: number;
 }
 
 interface Claimed {
@@ -69,7 +71,7 @@ export class Ipam {
     this.shared = caches
       ? new SharedAddresses({ list: async () => [...(caches.allPools() ?? (await pools.list()))] }, undefined, () => caches.poolSpecRevision())
       : new SharedAddresses(pools);
-    this.endpoints = new EndpointWriter(d.custom, d.log ? { log: d.log } : {});
+    this.endpoints = new EndpointWriter(d.custom, { ...(d.log ? { log: d.log } : {}), ...(d.endpointDelayMs ? { delayMs: d.endpointDelayMs } : {}) });
   }
 
   /** The pod from the node's cache; a pod not in it yet (or on another node) is read once. */

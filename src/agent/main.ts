@@ -1,7 +1,8 @@
 /**
  * pinpool-agent: one per node (hostNetwork). Serves the CNI plugin on a root-only unix
  * socket and its metrics on a plain-HTTP port. Configuration: PINPOOL_NODE_NAME (required),
- * PINPOOL_AGENT_SOCKET (default /run/pinpool/agent.sock), PINPOOL_AGENT_METRICS_PORT (9091).
+ * PINPOOL_AGENT_SOCKET (default /run/pinpool/agent.sock), PINPOOL_AGENT_METRICS_PORT (9091);
+ * PINPOOL_AGENT_ENDPOINT_DELAY_MS delays SpiderEndpoint writes, for the crash test only.
  */
 import * as k8s from "@kubernetes/client-node";
 import Fastify from "fastify";
@@ -23,7 +24,7 @@ const metrics = new AgentMetrics();
 // The server's logger, once it exists (nothing logs before the socket opens).
 const log = { error: (o: object, m: string): void => app.log.error(o, m) };
 const caches = new NodeCaches(kc, node, (what, e) => log.error({ err: e, what }, "watch failed; reading from the API server until it is back"));
-const ipam = new Ipam({ core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi), node, metrics, caches, log });
+const ipam = new Ipam({ core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi), node, metrics, caches, log, endpointDelayMs: Number(process.env.PINPOOL_AGENT_ENDPOINT_DELAY_MS || 0) });
 const app = await startAgentServer(socket, ipam, metrics, { level: process.env.PINPOOL_LOG_LEVEL || "info" });
 // Until the caches are live, every read goes to the API server: correct, only slower.
 await caches.start();
