@@ -28,6 +28,8 @@ export interface NodeSimOptions {
    * without it binds every unbound pod except those pinned to another node.
    */
   pinnedOnly?: boolean;
+  /** The IPAM section of the network config (default: pinpool on `agentSocket`); bench:cni runs host-local beside it. */
+  ipam?: Record<string, unknown>;
 }
 
 /** A pod label that makes the simulators bind the pod to one node. */
@@ -82,7 +84,7 @@ export class NodeSimulator {
       bridge: "pp0",
       isGateway: false,
       ipMasq: false,
-      ipam: { type: "pinpool", socket: this.o.agentSocket },
+      ipam: this.o.ipam ?? { type: "pinpool", socket: this.o.agentSocket },
     });
   }
 
