@@ -14,7 +14,7 @@
  * run it side by side.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -72,6 +72,13 @@ async function whereabouts(): Promise<string> {
     await kubectlOk(["apply", "-f", "-"], readFileSync(path.join(dir, "doc/crds", `whereabouts.cni.cncf.io_${crd}.yaml`), "utf8"));
   }
   return binary;
+}
+
+/** Whereabouts v0.9 insists on its "flat file" (datastore and kubeconfig), as its DaemonSet installs it. */
+function whereaboutsFlatFile(kubeconfig: string): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), "whereabouts-")), "whereabouts.conf");
+  writeFileSync(file, JSON.stringify({ datastore: "kubernetes", kubernetes: { kubeconfig }, log_level: "error" }));
+  return file;
 }
 
 /** Every address Whereabouts holds, from its IPPools (all namespaces). */
@@ -201,7 +208,7 @@ async function main(): Promise<void> {
       {
         name: `whereabouts ${/whereabouts\/(v[^/-]+)/.exec(wbBinary)?.[1]}`,
         binary: wbBinary,
-        conf: JSON.stringify({ cniVersion: "1.0.0", name: "bench-wb", ipam: { type: "whereabouts", range: "10.96.0.0/16", kubernetes: { kubeconfig }, log_level: "error" } }),
+        conf: JSON.stringify({ cniVersion: "1.0.0", name: "bench-wb", ipam: { type: "whereabouts", range: "10.96.0.0/16", configuration_path: whereaboutsFlatFile(kubeconfig), log_level: "error" } }),
         args: podArgs,
         afterAdds: async () => console.log(`    Whereabouts' IPPools: ${await whereaboutsAllocations()} held`),
         afterDels: async () => console.log(`    Whereabouts' IPPools after the DELs: ${await whereaboutsAllocations()} held`),
