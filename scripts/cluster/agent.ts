@@ -46,12 +46,12 @@ export async function startLocalNode(kubeconfigPath: string, node: string, socke
   );
 }
 
-export async function startLocalAgent(kubeconfigPath: string, node: string, metricsPort = LOCAL_PORTS.agentMetrics): Promise<LocalAgent> {
+export async function startLocalAgent(kubeconfigPath: string, node: string, metricsPort = LOCAL_PORTS.agentMetrics, env: Record<string, string> = {}): Promise<LocalAgent> {
   const socket = path.join(stateDir, "run", "agent.sock");
   const component = await startComponent(
     "pinpool-agent",
     "src/agent/main.ts",
-    { KUBECONFIG: kubeconfigPath, PINPOOL_NODE_NAME: node, PINPOOL_AGENT_SOCKET: socket, PINPOOL_AGENT_METRICS_HOST: "127.0.0.1", PINPOOL_AGENT_METRICS_PORT: String(metricsPort) },
+    { KUBECONFIG: kubeconfigPath, PINPOOL_NODE_NAME: node, PINPOOL_AGENT_SOCKET: socket, PINPOOL_AGENT_METRICS_HOST: "127.0.0.1", PINPOOL_AGENT_METRICS_PORT: String(metricsPort), ...env },
     () => healthy(socket),
   );
   return { ...component, socket, metricsPort };

@@ -28,6 +28,8 @@ export interface NodeSimOptions {
    * without it binds every unbound pod except those pinned to another node.
    */
   pinnedOnly?: boolean;
+  /** The IPAM section of the network config (default: pinpool on `agentSocket`); bench:cni runs host-local beside it. */
+  ipam?: Record<string, unknown>;
 }
 
 /** A pod label that makes the simulators bind the pod to one node. */
@@ -56,7 +58,8 @@ export class NodeSimulator {
   private readonly core: k8s.CoreV1Api;
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly perPod = new KeyedMutex();
-  private informer?: k8s.Informer<k8s.V1Pod>;
+  private informer?: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
+  private resync?: NodeJS.Timeout;
   private stopped = false;
   private running = 0;
   private readonly waiting: Array<() => void> = [];
@@ -82,7 +85,7 @@ export class NodeSimulator {
       bridge: "pp0",
       isGateway: false,
       ipMasq: false,
-      ipam: { type: "pinpool", socket: this.o.agentSocket },
+      ipam: this.o.ipam ?? { type: "pinpool", socket: this.o.agentSocket },
     });
   }
 
@@ -101,6 +104,12 @@ export class NodeSimulator {
       if (!this.stopped) setTimeout(() => void this.informer?.start().catch(() => undefined), 1000);
     });
     await this.informer.start();
+    // A kubelet's periodic sync: a watch event lost under load (a watch that timed out
+    // while the API server was busy) would otherwise leave a pod without a sandbox forever.
+    // handle() is idempotent, so going over every cached pod is safe.
+    this.resync = setInterval(() => {
+      for (const pod of this.informer?.list() ?? []) void this.handle(pod);
+    }, 10_000);
   }
 
   /**
@@ -109,6 +118,7 @@ export class NodeSimulator {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.resync);
     await this.informer?.stop();
     for (const s of this.sandboxes.values()) await ip("netns", "del", s.netns);
     this.sandboxes.clear();

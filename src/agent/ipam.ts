@@ -1,16 +1,20 @@
 /**
- * The agent's IPAM: CNI ADD/DEL/CHECK/STATUS/GC against the API server. Claims on one pool
- * are batched by group commit (one compare-and-swap writes many claims), so a burst of
- * ADDs on one node never races itself and costs a few writes, not one per pod.
+ * The agent's IPAM: CNI ADD/DEL/CHECK/STATUS/GC against the API server. An ADD makes one
+ * API call: the claim, a compare-and-swap on the pool's status that starts from the watch
+ * caches (src/agent/caches.ts: the node's pods, every pool and reserved IP). Claims on one
+ * pool are batched by group commit (one compare-and-swap writes many claims), so a burst of
+ * ADDs on one node never races itself and costs a few writes, not one per pod. The
+ * SpiderEndpoint is written after the answer (src/agent/endpoints.ts).
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { holderKey, ordinalKept } from "../api/holders.js";
-import { API_VERSION, type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
+import { type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
-import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
-import { isNotFound, orUndefined } from "../k8s/errors.js";
+import type { RangeSet } from "../ip/range-set.js";
+import { DEFAULT_CAS } from "../k8s/cas.js";
+import { orUndefined } from "../k8s/errors.js";
 import { conflictLabel } from "../metrics/cas.js";
 import type { AgentMetrics } from "../metrics/agent.js";
 import { AllocationWriter } from "../reservation/allocations.js";
@@ -18,10 +22,25 @@ import { ReservedIPs } from "../reservation/reserved-ips.js";
 import { type Shared, SharedAddresses } from "../reservation/shared-addresses.js";
 import { PoolClient } from "../k8s/resources.js";
 import { nameList } from "../api/verdict.js";
+import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, decideClaim } from "./claim.js";
+import { EndpointWriter } from "./endpoints.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
+
+export interface IpamDeps {
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+  custom: k8s.CustomObjectsApi;
+  node: string;
+  metrics?: AgentMetrics;
+  /** Watch caches; without them every read goes to the API server. */
+  caches?: NodeCaches;
+  log?: { error(o: object, m: string): void };
+  /** See EndpointWriterOptions.delayMs (tests only). */
+  endpointDelayMs?: number;
+}
 
 interface Claimed {
   family: Family;
@@ -30,28 +49,52 @@ interface Claimed {
 }
 
 export class Ipam {
+  private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly node: string;
+  private readonly metrics?: AgentMetrics;
+  private readonly caches?: NodeCaches;
   private readonly allocations: AllocationWriter;
-  private readonly reserved: ReservedIPs;
+  private readonly reservedIPs: ReservedIPs;
   private readonly shared: SharedAddresses;
+  readonly endpoints: EndpointWriter;
 
-  constructor(
-    private readonly core: k8s.CoreV1Api,
-    private readonly apps: k8s.AppsV1Api,
-    private readonly custom: k8s.CustomObjectsApi,
-    private readonly node: string,
-    private readonly metrics?: AgentMetrics,
-  ) {
-    this.allocations = new AllocationWriter(custom, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) });
-    this.reserved = new ReservedIPs(custom);
-    this.shared = new SharedAddresses(new PoolClient(custom));
+  constructor(d: IpamDeps) {
+    ({ core: this.core, apps: this.apps, custom: this.custom, node: this.node } = d);
+    if (d.metrics) this.metrics = d.metrics;
+    if (d.caches) this.caches = d.caches;
+    const caches = d.caches;
+    this.allocations = new AllocationWriter(d.custom, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) }, caches && ((name) => caches.pool(name)));
+    this.reservedIPs = new ReservedIPs(d.custom);
+    const pools = new PoolClient(d.custom);
+    this.shared = caches
+      ? new SharedAddresses({ list: async () => [...(caches.allPools() ?? (await pools.list()))] }, undefined, () => caches.poolSpecRevision())
+      : new SharedAddresses(pools);
+    this.endpoints = new EndpointWriter(d.custom, { ...(d.log ? { log: d.log } : {}), ...(d.endpointDelayMs ? { delayMs: d.endpointDelayMs } : {}) });
   }
 
-  private readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
+  /** The pod from the node's cache; a pod not in it yet (or on another node) is read once. */
+  private async readPod(namespace: string, name: string, uid?: string): Promise<k8s.V1Pod | undefined> {
+    const cached = this.caches?.pod(namespace, name);
+    // A cached pod with another UID may be an old copy of a recreated pod: ask the API server.
+    if (cached && (!uid || cached.metadata?.uid === uid)) return cached;
     return orUndefined(this.core.readNamespacedPod({ namespace, name }));
   }
 
-  private async readEndpoint(namespace: string, name: string): Promise<SpiderEndpoint | undefined> {
-    return (await orUndefined(this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name }))) as SpiderEndpoint | undefined;
+  private readEndpoint(namespace: string, name: string): Promise<SpiderEndpoint | undefined> {
+    return this.endpoints.read(namespace, name);
+  }
+
+  private async reserved(family: Family): Promise<RangeSet> {
+    return (this.caches?.reserved() ?? (await this.reservedIPs.read()).sets)[family];
+  }
+
+  /** Pools with spec.default: true, from the cache when it follows the API server. */
+  private async defaultPoolList(): Promise<readonly SpiderIPPool[]> {
+    const cached = this.caches?.allPools();
+    if (cached) return cached;
+    return ((await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool })) as { items: SpiderIPPool[] }).items;
   }
 
   private async candidates(facts: PodFacts, req: CniRequest): Promise<{ source: string; 4: string[]; 6: string[] }> {
@@ -63,8 +106,7 @@ export class Ipam {
     const needDefaults = !fromPod && !Object.keys(namespaceAnnotations).some((k) => k.startsWith("ipam.spidernet.io/default-ipv")) && !netconfDefaults.ipv4.length && !netconfDefaults.ipv6.length;
     const defaultPools = { ipv4: [] as string[], ipv6: [] as string[] };
     if (needDefaults) {
-      const list = (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool })) as { items: SpiderIPPool[] };
-      for (const p of list.items.filter((p) => p.spec.default)) defaultPools[parseCidr(p.spec.subnet).family === 4 ? "ipv4" : "ipv6"].push(p.metadata.name as string);
+      for (const p of (await this.defaultPoolList()).filter((p) => p.spec.default)) defaultPools[parseCidr(p.spec.subnet).family === 4 ? "ipv4" : "ipv6"].push(p.metadata.name as string);
     }
     try {
       const c = candidatePools({ ifName: req.ifName, podAnnotations: a, namespaceAnnotations, netconfDefaults, defaultPools });
@@ -77,7 +119,7 @@ export class Ipam {
 
   /** Claims an address of `family` from the first usable candidate pool. */
   private async claimFrom(names: string[], family: Family, facts: PodFacts, source: string): Promise<Claimed> {
-    const reserved = (await this.reserved.read()).sets[family];
+    const reserved = await this.reserved(family);
     const refusals: string[] = [];
     let exhausted: { name: string; size: bigint; holders: number } | undefined;
     let conflict: { name: string; shared: Shared } | undefined;
@@ -111,7 +153,7 @@ export class Ipam {
 
   async add(req: CniRequest): Promise<CniResult> {
     const { namespace, name, uid } = req.pod;
-    const pod = await this.readPod(namespace, name);
+    const pod = await this.readPod(namespace, name, uid);
     if (!pod) throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} does not exist`, "it may have been deleted while its sandbox was being created; nothing was allocated");
     if (uid && pod.metadata?.uid !== uid) {
       throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} was recreated`, `the sandbox is for UID ${uid}, the pod now has ${pod.metadata?.uid}; nothing was allocated`);
@@ -124,7 +166,16 @@ export class Ipam {
     }
     const claimed: Claimed[] = [];
     for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, candidates.source));
-    await this.writeEndpoint(facts, req, claimed);
+    // After the answer: the claim is the record; the controller restores a lost endpoint.
+    this.endpoints.record({
+      namespace,
+      name,
+      uid: facts.uid,
+      node: facts.node,
+      containerID: req.containerID,
+      ip: endpointIP(req.ifName, claimed),
+      ...(facts.statefulSet ? { statefulSet: facts.statefulSet } : {}),
+    });
     return {
       ips: claimed.map((c) => ({
         address: `${formatAddress(c.family, c.address)}/${parseCidr(c.pool.spec.subnet).prefix}`,
@@ -132,34 +183,6 @@ export class Ipam {
       })),
       routes: claimed.flatMap((c) => c.pool.spec.routes ?? []),
     };
-  }
-
-  private async writeEndpoint(facts: PodFacts, req: CniRequest, claimed: Claimed[]): Promise<void> {
-    const ip: NonNullable<NonNullable<SpiderEndpoint["status"]>["current"]>["ips"][number] = { interface: req.ifName };
-    for (const c of claimed) {
-      const prefix = parseCidr(c.pool.spec.subnet).prefix;
-      const key = c.family === 4 ? "ipv4" : "ipv6";
-      ip[key] = `${formatAddress(c.family, c.address)}/${prefix}`;
-      ip[`${key}Pool`] = c.pool.metadata.name;
-      if (c.pool.spec.gateway) ip[`${key}Gateway`] = c.pool.spec.gateway;
-    }
-    const status: SpiderEndpoint["status"] = {
-      current: { uid: facts.uid, node: facts.node, containerID: req.containerID, ips: [ip] },
-      ...(facts.statefulSet ? { ownerControllerType: "StatefulSet", ownerControllerName: facts.statefulSet.name } : {}),
-    };
-    const base = { group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace: facts.namespace };
-    await compareAndSwap(`SpiderEndpoint ${facts.namespace}/${facts.name}`, async () => {
-      const existing = await this.readEndpoint(facts.namespace, facts.name);
-      if (!existing) {
-        const body: SpiderEndpoint = { apiVersion: API_VERSION, kind: "SpiderEndpoint", metadata: { name: facts.name, namespace: facts.namespace }, status };
-        await this.custom.createNamespacedCustomObject({ ...base, body });
-        return;
-      }
-      // Other interfaces of the same sandbox keep their entries.
-      const others = existing.status?.current?.containerID === req.containerID ? (existing.status.current.ips ?? []).filter((i) => i.interface !== req.ifName) : [];
-      const current = { ...(status.current as NonNullable<typeof status.current>), ips: [...others, ip] };
-      await this.custom.replaceNamespacedCustomObject({ ...base, name: facts.name, body: { ...existing, status: { ...status, current } } });
-    });
   }
 
   /** Fresh reads for the shared ordinal rule (api/holders.ts#ordinalKept). */
@@ -172,6 +195,7 @@ export class Ipam {
 
   async del(req: CniRequest): Promise<void> {
     const { namespace, name } = req.pod;
+    await this.endpoints.settled(namespace, name); // the endpoint a pending ADD write is recording
     const endpoint = await this.readEndpoint(namespace, name);
     const current = endpoint?.status?.current;
     // A newer sandbox of the same pod owns the addresses now: this DEL is for an old one.
@@ -205,32 +229,12 @@ export class Ipam {
       if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
     }
     if (!endpoint) return;
-    if (others.length > 0) {
-      await this.forgetInterface(namespace, name, req);
-      return;
-    }
-    try {
-      await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name });
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-  }
-
-  /** Drops `req.ifName`'s entry from the pod's SpiderEndpoint, keeping the other interfaces'. */
-  private async forgetInterface(namespace: string, name: string, req: CniRequest): Promise<void> {
-    await compareAndSwap(`SpiderEndpoint ${namespace}/${name}`, async () => {
-      const existing = await this.readEndpoint(namespace, name);
-      const current = existing?.status?.current;
-      if (!existing || !current || current.containerID !== req.containerID) return;
-      const ips = current.ips.filter((i) => i.interface !== req.ifName);
-      if (ips.length === current.ips.length) return;
-      const body = { ...existing, status: { ...existing.status, current: { ...current, ips } } };
-      await this.custom.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body });
-    });
+    this.endpoints.forget(namespace, name, req.containerID, req.ifName); // after the answer, like the ADD's write
   }
 
   async check(req: CniRequest): Promise<void> {
     const { namespace, name } = req.pod;
+    await this.endpoints.settled(namespace, name);
     const current = (await this.readEndpoint(namespace, name))?.status?.current;
     if (!current || current.containerID !== req.containerID || !current.ips.some((i) => i.interface === req.ifName)) {
       throw new CniError(CNI_CODE.unknownContainer, `pinpool has no addresses for pod ${namespace}/${name} on ${req.ifName} in sandbox ${req.containerID}`);
@@ -241,4 +245,17 @@ export class Ipam {
   async status(): Promise<void> {
     await this.core.getAPIResources();
   }
+}
+
+/** The endpoint entry of one interface: its addresses, pools and gateways. */
+function endpointIP(ifName: string, claimed: Claimed[]): EndpointIP {
+  const ip: EndpointIP = { interface: ifName };
+  for (const c of claimed) {
+    const prefix = parseCidr(c.pool.spec.subnet).prefix;
+    const key = c.family === 4 ? "ipv4" : "ipv6";
+    ip[key] = `${formatAddress(c.family, c.address)}/${prefix}`;
+    ip[`${key}Pool`] = c.pool.metadata.name;
+    if (c.pool.spec.gateway) ip[`${key}Gateway`] = c.pool.spec.gateway;
+  }
+  return ip;
 }

@@ -1,12 +1,14 @@
 /**
  * pinpool-agent: one per node (hostNetwork). Serves the CNI plugin on a root-only unix
  * socket and its metrics on a plain-HTTP port. Configuration: PINPOOL_NODE_NAME (required),
- * PINPOOL_AGENT_SOCKET (default /run/pinpool/agent.sock), PINPOOL_AGENT_METRICS_PORT (9091).
+ * PINPOOL_AGENT_SOCKET (default /run/pinpool/agent.sock), PINPOOL_AGENT_METRICS_PORT (9091);
+ * PINPOOL_AGENT_ENDPOINT_DELAY_MS delays SpiderEndpoint writes, for the crash test only.
  */
 import * as k8s from "@kubernetes/client-node";
 import Fastify from "fastify";
 import { loadKubeConfig } from "../k8s/client.js";
 import { AgentMetrics } from "../metrics/agent.js";
+import { NodeCaches } from "./caches.js";
 import { Ipam } from "./ipam.js";
 import { startAgentServer } from "./server.js";
 
@@ -19,11 +21,17 @@ const socket = process.env.PINPOOL_AGENT_SOCKET || "/run/pinpool/agent.sock";
 const metricsPort = Number(process.env.PINPOOL_AGENT_METRICS_PORT || 9091);
 const kc = loadKubeConfig();
 const metrics = new AgentMetrics();
-const ipam = new Ipam(kc.makeApiClient(k8s.CoreV1Api), kc.makeApiClient(k8s.AppsV1Api), kc.makeApiClient(k8s.CustomObjectsApi), node, metrics);
+// The server's logger, once it exists (nothing logs before the socket opens).
+const log = { error: (o: object, m: string): void => app.log.error(o, m) };
+const caches = new NodeCaches(kc, node, (what, e) => log.error({ err: e, what }, "watch failed; reading from the API server until it is back"));
+const ipam = new Ipam({ core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi), node, metrics, caches, log, endpointDelayMs: Number(process.env.PINPOOL_AGENT_ENDPOINT_DELAY_MS || 0) });
 const app = await startAgentServer(socket, ipam, metrics, { level: process.env.PINPOOL_LOG_LEVEL || "info" });
+// Until the caches are live, every read goes to the API server: correct, only slower.
+await caches.start();
 const metricsServer = Fastify({ logger: false });
 metricsServer.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 await metricsServer.listen({ host: process.env.PINPOOL_AGENT_METRICS_HOST || "0.0.0.0", port: metricsPort });
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => void Promise.all([app.close(), metricsServer.close()]).then(() => process.exit(0)));
+  // Queued endpoint writes finish first (the controller would restore them, but later).
+  process.once(signal, () => void Promise.all([app.close(), metricsServer.close()]).then(() => ipam.endpoints.drain()).then(() => caches.stop()).then(() => process.exit(0)));
 }

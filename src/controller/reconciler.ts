@@ -23,6 +23,7 @@ import { Sightings } from "./grace.js";
 import { recordEvent, unlessRaced } from "./effects.js";
 import { orUndefined } from "../k8s/errors.js";
 import { AutoPoolReconciler } from "./auto-pool-reconciler.js";
+import { missingEndpoints } from "./endpoint-restore.js";
 import { Finalizers } from "./finalizers.js";
 import { LedgerReconciler } from "./ledger-reconciler.js";
 import type { StaleClaim } from "./ledger-sweep.js";
@@ -118,6 +119,7 @@ export class Reconciler {
     await this.each("missing-pools", [...s.deployments.values()], (w) => this.autoPools.reserveMissingPools(w, "Deployment", s));
     await this.each("missing-pools", [...s.statefulSets.values()], (w) => this.autoPools.reserveMissingPools(w, "StatefulSet", s));
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
+    await this.each("endpoint-restore", missingEndpoints(s), (e) => this.restoreEndpoint(e, now));
     await this.guarded("reserved-ips", undefined, () => this.reportSkippedReservedIPs());
     await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
     await this.guarded("ledgers", undefined, () => this.ledgers.repair(s));
@@ -204,6 +206,20 @@ export class Reconciler {
     const body: k8s.V1DeleteOptions = { preconditions: { uid: ep.metadata.uid } };
     if (await unlessRaced(this.d.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body }))) {
       this.done("delete_endpoint", { endpoint: `${namespace}/${name}` }, "deleted the SpiderEndpoint of a pod that is gone");
+    }
+  }
+
+  /**
+   * Recreates the SpiderEndpoint of a pod that holds addresses but has none (its agent died
+   * between the claim and the endpoint write), once it has been missing for the grace
+   * period: the agent writes it a moment after the claim, and a create that loses to it
+   * (409 AlreadyExists) changes nothing.
+   */
+  private async restoreEndpoint(ep: SpiderEndpoint, now: number): Promise<void> {
+    const { namespace, name } = ep.metadata as { namespace: string; name: string };
+    if (!this.sightings.missing(`endpoint-missing/${namespace}/${name}`, now)) return;
+    if (await unlessRaced(this.d.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, body: ep }))) {
+      this.done("restore_endpoint", { endpoint: `${namespace}/${name}` }, "recreated the SpiderEndpoint of a pod that holds addresses from the pools' records");
     }
   }
 

@@ -147,7 +147,7 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
     expect(await allocatedCount(`burst-${namespace}`, 0)).to.equal(0);
   });
 
-  it("loses and duplicates nothing when the agent is killed during a burst of ADDs and restarted", async () => {
+  it("loses and duplicates nothing when the agent is killed during a burst of ADDs, and between claims and endpoints, and restarted", async () => {
     const stack = await nodeStack();
     const name = `crash-${namespace}`;
     pools.push(name);
@@ -162,17 +162,23 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
         }),
       ),
     );
-    const burst = Promise.all(pods.map((pod) => pluginAdd(stack.plugin, stack.agent.socket, pod)));
-    // Kill as soon as claims are in the pool's status: the window between claim and answer.
+    // An agent whose endpoint writes wait (fault injection): every ADD it answers is killed
+    // between its claim and its endpoint.
+    await stack.agent.stop();
+    stack.agent = await startLocalAgent(cluster().kubeconfigPath, NODE, undefined, { PINPOOL_AGENT_ENDPOINT_DELAY_MS: "600000" });
+    const early = await pluginAdd(stack.plugin, stack.agent.socket, "c0"); // answered for sure before the kill
+    expect(early.code, JSON.stringify(early.out)).to.equal(0);
+    const burst = Promise.all(pods.slice(1).map((pod) => pluginAdd(stack.plugin, stack.agent.socket, pod)));
+    // Kill as soon as the burst's claims are in the pool's status: the window between claim and answer.
     const claimedAtKill = await waitFor("the first claims", 30_000, async () => {
       const n = AllocationRecord.decode(4, (await pool(name)).status?.allocations).count;
-      return n > 0 ? n : undefined;
+      return n > 1 ? n : undefined;
     });
     stack.agent.child.kill("SIGKILL");
-    const first = await burst;
+    const first = [early, ...(await burst)];
     const interrupted = first.filter((r) => r.code !== 0).length;
     expect(interrupted, "ADDs cut off by the kill").to.be.greaterThan(0);
-    console.log(`      (killed with ${claimedAtKill} claims written; ${30 - interrupted} ADDs answered, ${interrupted} cut off)`);
+    console.log(`      (killed with ${claimedAtKill} claims written; ${30 - interrupted} ADDs answered without endpoints, ${interrupted} cut off)`);
     stack.agent = await startLocalAgent(cluster().kubeconfigPath, NODE);
     // As the kubelet does: every ADD that failed is tried again.
     const retried = await Promise.all(pods.map((pod, i) => (first[i]?.code === 0 ? Promise.resolve(first[i]) : pluginAdd(stack.plugin, stack.agent.socket, pod))));
@@ -183,15 +189,26 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
     // The pool's record, the endpoints and the pods agree: nothing leaked, nothing doubled.
     const record = AllocationRecord.decode(4, (await pool(name)).status?.allocations);
     expect(record.count).to.equal(30);
-    const endpoints = (await cluster().custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace })) as { items: SpiderEndpoint[] };
-    expect(endpoints.items.length).to.equal(30);
-    for (const e of endpoints.items) {
+    // The answered ADDs' endpoints were lost with the agent: the controller's sweep restores them from the pool.
+    // The retried ADDs' endpoints are the agent's (with the sandbox), whoever wrote first.
+    const retriedPods = new Set(pods.filter((_, i) => first[i]?.code !== 0));
+    const endpoints = await waitFor("30 SpiderEndpoints", 60_000, async () => {
+      const list = (await cluster().custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace })) as { items: SpiderEndpoint[] };
+      const agentWritten = list.items.filter((e) => retriedPods.has(e.metadata.name as string) && e.status?.current?.containerID === `burst-${e.metadata.name}`);
+      return list.items.length === 30 && agentWritten.length === retriedPods.size ? list.items : undefined;
+    });
+    for (const e of endpoints) {
       const pod = e.metadata.name as string;
       const ipText = (e.status?.current?.ips[0]?.ipv4 ?? "").split("/")[0] as string;
       expect(ipText, pod).to.equal(given.get(pod));
       expect(record.holderOf(parseAddress(ipText).value), ipText).to.equal(`${namespace}/${pod}`);
     }
+    // The answered ADDs' endpoints (c0's at least) were written by the controller: it cannot know the sandbox.
+    const restored = endpoints.filter((e) => !e.status?.current?.containerID).map((e) => e.metadata.name as string);
+    expect(restored.sort()).to.deep.equal(pods.filter((p) => !retriedPods.has(p)).sort());
+    expect(restored).to.include("c0");
     for (const pod of pods) await pluginAdd(stack.plugin, stack.agent.socket, pod, "DEL");
+    expect(await allocatedCount(name, 0)).to.equal(0);
   });
 
   it("answers an ADD for a pod that does not exist with a CNI error and writes nothing", async () => {

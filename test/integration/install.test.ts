@@ -32,6 +32,7 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
     replaceClusterCustomObjectStatus: [spider("update", "spidersubnets", "status"), spider("update", "spiderippools", "status")],
     deleteClusterCustomObject: [spider("delete", "spiderippools")],
     deleteNamespacedCustomObject: [spider("delete", "spiderendpoints")],
+    createNamespacedCustomObject: [spider("create", "spiderendpoints")],
     readNamespacedConfigMap: [{ verb: "get", resource: "configmaps", namespace: NS }],
     createNamespacedConfigMap: [{ verb: "create", resource: "configmaps", namespace: NS }],
     replaceNamespacedConfigMap: [{ verb: "update", resource: "configmaps", namespace: NS }],
@@ -59,6 +60,9 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
     replaceNamespacedCustomObject: [spider("update", "spiderendpoints")],
     deleteNamespacedCustomObject: [spider("delete", "spiderendpoints")],
     readNamespacedPod: [{ verb: "get", resource: "pods" }],
+    listPodForAllNamespaces: [{ verb: "list", resource: "pods" }],
+    // The watch caches (src/k8s/watch-cache.ts): the node's pods, every pool and reserved IP.
+    ListWatch: [{ verb: "watch", resource: "pods" }, spider("watch", "spiderippools"), spider("watch", "spiderreservedips")],
     readNamespace: [{ verb: "get", resource: "namespaces" }],
     readNamespacedStatefulSet: [{ verb: "get", resource: "statefulsets", group: "apps" }],
     getAPIResources: [], // discovery: every authenticated user may (system:discovery)
@@ -69,11 +73,12 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
 function componentsOf(file: string): Component[] {
   if (file.startsWith("src/agent/")) return ["agent"];
   if (file === "src/k8s/resources.ts" || file === "src/reservation/reserved-ips.ts") return ["agent", "controller"];
+  if (file === "src/k8s/watch-cache.ts") return ["agent"];
   return ["controller"];
 }
 
 const API_CLASSES = [k8s.CoreV1Api, k8s.AppsV1Api, k8s.CustomObjectsApi, k8s.CoordinationV1Api];
-const isApiMethod = (name: string): boolean => name === "makeInformer" || API_CLASSES.some((c) => typeof (c.prototype as unknown as Record<string, unknown>)[name] === "function");
+const isApiMethod = (name: string): boolean => name === "makeInformer" || name === "ListWatch" || API_CLASSES.some((c) => typeof (c.prototype as unknown as Record<string, unknown>)[name] === "function");
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(path.join(repoRoot, dir)).flatMap((f) => {

@@ -214,7 +214,7 @@ spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
 
     // The agent's IPAM (in process, against the same API server): 10.72.0.10 is A's only unshared address.
     const { core, apps, custom } = cluster();
-    const ipam = new Ipam(core, apps, custom, "li-node");
+    const ipam = new Ipam({ core, apps, custom, node: "li-node" });
     const add = async (pod: string): Promise<string> => {
       const created = await core.createNamespacedPod({
         namespace,

@@ -1,0 +1,144 @@
+/**
+ * SpiderEndpoints, written off the CNI critical path. The pool's allocation record is the
+ * only truth about who holds an address; the endpoint records the sandbox, interface and
+ * address for people and for DEL. So an ADD answers once its claim is written and the
+ * endpoint follows: retried with jittered back-off, then logged. An agent that dies in
+ * between loses nothing: the controller's sweep recreates a missing endpoint from the
+ * pools' records (src/controller/endpoint-restore.ts).
+ *
+ * Work on one pod is queued in order (create after delete, DEL after a pending write), so
+ * the process never races itself on one endpoint; across processes each write is a CAS.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { API_VERSION, type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, VERSION } from "../api/types.js";
+import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
+import { isNotFound, orUndefined } from "../k8s/errors.js";
+import { KeyedMutex } from "../k8s/keyed-mutex.js";
+
+export interface EndpointRecord {
+  namespace: string;
+  name: string;
+  uid: string;
+  node: string;
+  containerID: string;
+  ip: EndpointIP;
+  statefulSet?: { name: string; ordinal: number };
+}
+
+export interface EndpointWriterOptions {
+  /** Attempts for one endpoint write before it is left to the controller's sweep. */
+  attempts?: number;
+  baseDelayMs?: number;
+  /**
+   * A pause before each write (PINPOOL_AGENT_ENDPOINT_DELAY_MS). Fault injection for the
+   * crash test only: it holds the window between claim and endpoint open so a kill lands
+   * in it for sure.
+   */
+  delayMs?: number;
+  log?: { error(o: object, m: string): void };
+}
+
+export class EndpointWriter {
+  private readonly queue = new KeyedMutex();
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly base = { group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint };
+
+  constructor(
+    private readonly custom: k8s.CustomObjectsApi,
+    private readonly o: EndpointWriterOptions = {},
+  ) {}
+
+  async read(namespace: string, name: string): Promise<SpiderEndpoint | undefined> {
+    return (await orUndefined(this.custom.getNamespacedCustomObject({ ...this.base, namespace, name }))) as SpiderEndpoint | undefined;
+  }
+
+  /** Records `r` in the background; never throws (a failure is logged and left to the sweep). */
+  record(r: EndpointRecord): void {
+    this.enqueue(r.namespace, r.name, "write", async () => {
+      if (this.o.delayMs) await new Promise((done) => setTimeout(done, this.o.delayMs));
+      await this.write(r);
+    });
+  }
+
+  /**
+   * In the background: drops interface `ifName` of sandbox `containerID` from the pod's
+   * endpoint (a DEL for net1 keeps eth0's entry), and deletes the endpoint once no
+   * interface is left.
+   */
+  forget(namespace: string, name: string, containerID: string, ifName: string): void {
+    this.enqueue(namespace, name, "delete", () =>
+      compareAndSwap(`SpiderEndpoint ${namespace}/${name}`, async () => {
+        const existing = await this.read(namespace, name);
+        const current = existing?.status?.current;
+        if (!existing || (current?.containerID && current.containerID !== containerID)) return; // gone, or a newer sandbox's
+        const ips = (current?.ips ?? []).filter((i) => i.interface !== ifName);
+        if (ips.length === 0 || !current) {
+          try {
+            await this.custom.deleteNamespacedCustomObject({ ...this.base, namespace, name, body: { preconditions: { resourceVersion: existing.metadata.resourceVersion } } });
+          } catch (e) {
+            if (!isNotFound(e)) throw e;
+          }
+          return;
+        }
+        await this.custom.replaceNamespacedCustomObject({ ...this.base, namespace, name, body: { ...existing, status: { ...existing.status, current: { ...current, ips } } } });
+      }),
+    );
+  }
+
+  /** Resolves once the pod's queued endpoint work is done (a DEL must see what its ADD wrote). */
+  async settled(namespace: string, name: string): Promise<void> {
+    await this.pending.get(`${namespace}/${name}`);
+  }
+
+  /** Resolves once every queued endpoint write is done (tests, a clean stop). */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending.values());
+  }
+
+  private enqueue(namespace: string, name: string, what: string, work: () => Promise<void>): void {
+    const key = `${namespace}/${name}`;
+    const done = this.queue
+      .run(key, () => this.retried(work))
+      .catch((e: unknown) => this.o.log?.error({ err: e, endpoint: key, what }, "SpiderEndpoint write failed; the controller's sweep restores it from the pool's record"))
+      .finally(() => {
+        if (this.pending.get(key) === done) this.pending.delete(key);
+      });
+    this.pending.set(key, done);
+  }
+
+  private async retried(work: () => Promise<void>): Promise<void> {
+    const attempts = this.o.attempts ?? 5;
+    for (let i = 1; ; i++) {
+      try {
+        return await work();
+      } catch (e) {
+        if (i >= attempts) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * (this.o.baseDelayMs ?? 100) * 2 ** i));
+      }
+    }
+  }
+
+  private async write(r: EndpointRecord): Promise<void> {
+    const status: SpiderEndpoint["status"] = {
+      current: { uid: r.uid, node: r.node, containerID: r.containerID, ips: [r.ip] },
+      ...(r.statefulSet ? { ownerControllerType: "StatefulSet", ownerControllerName: r.statefulSet.name } : {}),
+    };
+    const at = { ...this.base, namespace: r.namespace };
+    await compareAndSwap(
+      `SpiderEndpoint ${r.namespace}/${r.name}`,
+      async () => {
+        const existing = await this.read(r.namespace, r.name);
+        if (!existing) {
+          const body: SpiderEndpoint = { apiVersion: API_VERSION, kind: "SpiderEndpoint", metadata: { name: r.name, namespace: r.namespace }, status };
+          await this.custom.createNamespacedCustomObject({ ...at, body });
+          return;
+        }
+        // Other interfaces of the same sandbox keep their entries.
+        const others = existing.status?.current?.containerID === r.containerID ? (existing.status.current.ips ?? []).filter((i) => i.interface !== r.ip.interface) : [];
+        const current = { ...(status.current as NonNullable<typeof status.current>), ips: [...others, r.ip] };
+        await this.custom.replaceNamespacedCustomObject({ ...at, name: r.name, body: { ...existing, status: { ...status, current } } });
+      },
+      DEFAULT_CAS,
+    );
+  }
+}

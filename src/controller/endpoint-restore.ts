@@ -1,0 +1,84 @@
+/**
+ * Which SpiderEndpoints to recreate, pure. The agent writes a pod's endpoint after it has
+ * answered the ADD (its claim in the pool is the one write on the critical path), so an
+ * agent that dies in between leaves a pool allocation whose pod exists but has no
+ * endpoint. The pools' records are the truth: from them the sweep rebuilds what the agent
+ * would have written, except the sandbox ID, which only the runtime knew (a DEL for any
+ * sandbox of the pod then releases, as for an endpoint written before pinpool recorded
+ * sandboxes).
+ */
+import { parseAddressSpec } from "../api/address-spec.js";
+import { ANNOTATION } from "../api/annotations.js";
+import { parseHolder } from "../api/holders.js";
+import { API_VERSION, type EndpointIP, type SpiderEndpoint } from "../api/types.js";
+import { formatAddress } from "../ip/address.js";
+import { AllocationRecord } from "../ip/allocation-record.js";
+import { parseCidr } from "../ip/cidr.js";
+import type { Snapshot } from "./snapshot.js";
+
+/** The interface a pod's annotations give pool `pool` to (eth0 when they name none). */
+export function interfaceOf(annotations: Record<string, string>, pool: string): string {
+  for (const key of [ANNOTATION.reserved, ANNOTATION.ippools]) {
+    const value = annotations[key];
+    if (!value) continue;
+    try {
+      const list = JSON.parse(value) as Array<{ interface?: string; ipv4?: unknown; ipv6?: unknown }>;
+      if (!Array.isArray(list)) continue;
+      const i = list.findIndex((e) => [e.ipv4, e.ipv6].some((names) => Array.isArray(names) && names.includes(pool)));
+      if (i >= 0) return list[i]?.interface ?? (i === 0 ? "eth0" : `net${i}`);
+    } catch {
+      continue; // a malformed annotation: the agent refused it, so it claimed nothing by it
+    }
+  }
+  return "eth0";
+}
+
+/** The endpoints that pool allocations call for and that do not exist, for live scheduled pods. */
+export function missingEndpoints(s: Pick<Snapshot, "pools" | "endpoints" | "pods">): SpiderEndpoint[] {
+  const existing = new Set(s.endpoints.map((e) => `${e.metadata.namespace}/${e.metadata.name}`));
+  const wanted = new Map<string, SpiderEndpoint>();
+  for (const pool of s.pools) {
+    if (!pool.status?.allocations?.holders.length) continue;
+    const name = pool.metadata.name as string;
+    let family: 4 | 6;
+    let record: AllocationRecord;
+    try {
+      family = parseAddressSpec(pool.spec).family;
+      record = AllocationRecord.decode(family, pool.status.allocations);
+    } catch {
+      continue; // an unreadable pool: the other steps report it
+    }
+    const prefix = parseCidr(pool.spec.subnet).prefix;
+    for (const holder of new Set(record.holders())) {
+      const h = parseHolder(holder);
+      if (!h) continue;
+      const key = `${h.namespace}/${h.pod}`;
+      const pod = s.pods.get(key);
+      if (existing.has(key) || !pod?.spec?.nodeName || pod.metadata?.deletionTimestamp) continue;
+      const [address] = record.addressesOf(holder);
+      if (address === undefined) continue;
+      let ep = wanted.get(key);
+      if (!ep) {
+        ep = {
+          apiVersion: API_VERSION,
+          kind: "SpiderEndpoint",
+          metadata: { name: h.pod, namespace: h.namespace },
+          status: {
+            current: { uid: pod.metadata?.uid ?? "", node: pod.spec.nodeName, ips: [] },
+            ...("statefulSet" in h ? { ownerControllerType: "StatefulSet", ownerControllerName: h.statefulSet } : {}),
+          },
+        };
+        wanted.set(key, ep);
+      }
+      const ips = (ep.status?.current as { ips: EndpointIP[] }).ips;
+      const ifName = interfaceOf(pod.metadata?.annotations ?? {}, name);
+      let entry = ips.find((i) => i.interface === ifName);
+      if (!entry) ips.push((entry = { interface: ifName }));
+      const k = family === 4 ? "ipv4" : "ipv6";
+      entry[k] = `${formatAddress(family, address)}/${prefix}`;
+      entry[`${k}Pool`] = name;
+      if (pool.spec.gateway) entry[`${k}Gateway`] = pool.spec.gateway;
+    }
+  }
+  return [...wanted.values()];
+}
