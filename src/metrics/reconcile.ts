@@ -21,7 +21,7 @@ export class ReconcileMetrics {
     this.subnetAllocated = new Gauge({ name: METRIC.subnetAllocated, help: "Addresses of a SpiderSubnet reserved by its pools.", labelNames: ["subnet"], registers });
     this.gcActions = new Counter({
       name: METRIC.gcActions,
-      help: "Reconciler actions: adopt_pool, resize_pool, delete_pool, release_pool (a deleted pool's ledger claims), release_subnet, add_finalizer, release_allocation, delete_endpoint, restore_endpoint (a lost SpiderEndpoint recreated from the pools), trim_ledger, repair_ledger (a stored object's missing claim added).",
+      help: "Reconciler actions: adopt_pool, resize_pool, delete_pool, reserve_missing_pool, release_pool (a deleted pool's ledger claims), release_subnet, add_finalizer, release_allocation, delete_endpoint, restore_endpoint, trim_ledger, repair_ledger (a stored object's missing claim added).",
       labelNames: ["action"],
       registers,
     });
