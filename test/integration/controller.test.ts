@@ -17,7 +17,7 @@ import { PoolClient } from "../../src/k8s/resources.js";
 import { CONTROLLER_NAMESPACE, renderWebhooks, startLocalController } from "../../scripts/cluster/controller.js";
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { LOCAL_PORTS } from "../../scripts/cluster/ports.js";
-import { deploymentYaml, poolYaml, rows, subnetYaml } from "./manifests.js";
+import { deploymentYaml, poolYaml, refusingPolicyYaml, rows, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController, replaceController } from "./setup.js";
 
 /** The pool, or undefined once it is gone. */
@@ -103,22 +103,7 @@ describe("controller reconcilers through the real API server", function () {
 
   it("a pool reserved for a Deployment that a later admission step refused is removed after the grace period", async () => {
     const subnet = await subnetFor("10.62.0.0/16", "10.62.0.10-10.62.0.200");
-    const policy = `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: { name: pinpool-test-refuse }
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules: [{ apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE"], resources: ["deployments"] }]
-  validations:
-  - expression: "!has(object.metadata.labels) || !('pinpool-test/refuse' in object.metadata.labels)"
-    message: refused by the test policy
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: { name: pinpool-test-refuse }
-spec: { policyName: pinpool-test-refuse, validationActions: [Deny] }
-`;
+    const policy = refusingPolicyYaml("pinpool-test-refuse", { group: "apps", version: "v1", resource: "deployments", operation: "CREATE" }, "!has(object.metadata.labels) || !('pinpool-test/refuse' in object.metadata.labels)");
     await kubectlOk(["apply", "-f", "-"], policy);
     try {
       const refused = deploymentYaml("refused", 1, { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` }).replace("metadata:\n  name: refused", "metadata:\n  name: refused\n  labels: { pinpool-test/refuse: \"yes\" }");

@@ -22,7 +22,7 @@ import { reserve } from "../../src/reservation/reserve.js";
 import { ReservedIPs } from "../../src/reservation/reserved-ips.js";
 import { CONTROLLER_NAMESPACE, unregisterWebhooks, webhookClientCertificate } from "../../scripts/cluster/controller.js";
 import { createNamespace, deleteSpiderObjects, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
-import { deploymentYaml, poolYaml, subnetYaml } from "./manifests.js";
+import { deploymentYaml, poolYaml, refusingPolicyYaml, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController, replaceController } from "./setup.js";
 
 const pools = (): PoolClient => new PoolClient(cluster().custom);
@@ -146,22 +146,7 @@ describe("ledger integrity through the real API server", function () {
   it("a DELETE that a later admission step refuses keeps the pool's claim", async () => {
     const kept = await pool("10.73.0.0/24", "10.73.0.10-10.73.0.19");
     await kubectlOk(["label", "sp", kept, "pinpool-test/keep=yes"]);
-    const policy = `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: { name: pinpool-test-keep }
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules: [{ apiGroups: ["spiderpool.spidernet.io"], apiVersions: ["v2beta1"], operations: ["DELETE"], resources: ["spiderippools"] }]
-  validations:
-  - expression: "!has(oldObject.metadata.labels) || !('pinpool-test/keep' in oldObject.metadata.labels)"
-    message: refused by the test policy
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: { name: pinpool-test-keep }
-spec: { policyName: pinpool-test-keep, validationActions: [Deny] }
-`;
+    const policy = refusingPolicyYaml("pinpool-test-keep", { group: "spiderpool.spidernet.io", version: "v2beta1", resource: "spiderippools", operation: "DELETE" }, "!has(oldObject.metadata.labels) || !('pinpool-test/keep' in oldObject.metadata.labels)");
     await kubectlOk(["apply", "-f", "-"], policy);
     try {
       // The policy takes effect through an informer: wait until a dry run is refused.

@@ -46,3 +46,25 @@ spec:
 `;
 
 export const seedAnnotations = { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": "+3" };
+
+/**
+ * A ValidatingAdmissionPolicy (and its binding) named `name` that refuses `operation` on
+ * `resource` when `expression` is false, with the message "refused by the test policy":
+ * the later admission step that refuses what pinpool's webhook allowed.
+ */
+export const refusingPolicyYaml = (name: string, rule: { group: string; version: string; resource: string; operation: string }, expression: string): string => `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: ${name} }
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{ apiGroups: ["${rule.group}"], apiVersions: ["${rule.version}"], operations: ["${rule.operation}"], resources: ["${rule.resource}"] }]
+  validations:
+  - expression: ${JSON.stringify(expression)}
+    message: refused by the test policy
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: { name: ${name} }
+spec: { policyName: ${name}, validationActions: [Deny] }
+`;
