@@ -8,7 +8,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
-import { holderKey, ordinalKept } from "../api/holders.js";
+import { holderKey, ordinalKept, podLive } from "../api/holders.js";
 import { type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
@@ -127,7 +127,12 @@ export class Ipam {
       // Never hand out an address another pool holds too (a conflict made with the webhooks off).
       const shared = await this.shared.of(name, family);
       const unavailable = shared.addresses.isEmpty ? reserved : reserved.union(shared.addresses);
-      const d = await this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => decideClaim(pool, name, family, facts, unavailable));
+      // "held" is written back unchanged: the compare-and-swap proves the (cached) copy that
+      // says so is current, so a stale cache never hands a released address to its old holder.
+      const d = await this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => {
+        const decided = decideClaim(pool, name, family, facts, unavailable);
+        return decided.kind === "held" ? { ...decided, write: decided.pool } : decided;
+      });
       if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
       if (d.kind === "exhausted" && !shared.addresses.isEmpty) conflict ??= { name, shared };
@@ -206,6 +211,13 @@ export class Ipam {
     const poolsOf = (ips: EndpointIP[]): string[] => ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
     // Only this interface's addresses go: a DEL for net1 leaves eth0's (and a pool eth0 also uses).
     const others = current?.ips.filter((i) => i.interface !== req.ifName) ?? [];
+    // With no sandbox recorded (no endpoint, or one the controller rebuilt), this DEL may be a
+    // retried teardown of an old sandbox: release only a pod that is going or gone; a live
+    // one's addresses stay, and the controller's GC releases them once the pod is gone.
+    if (!current?.containerID) {
+      const pod = await this.readPod(namespace, name);
+      if (pod && !pod.metadata?.deletionTimestamp && podLive(pod, new Set([pod.spec?.nodeName ?? ""]))) return;
+    }
     if (endpoint && current) {
       const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
       sts = setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined;

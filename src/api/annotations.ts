@@ -149,6 +149,27 @@ export interface InterfacePools {
 }
 
 /** Deterministic text for the reserved-pools annotation: same pools, same bytes. */
+/**
+ * The pools `pinpool.io/reserved-ippools` names, each with its interface and family; empty
+ * when the annotation is absent or not pinpool's shape (it is pinpool's own: nothing to refuse).
+ */
+export function reservedPoolNames(annotations: Record<string, string> | undefined): Map<string, { interface: string; family: 4 | 6 }> {
+  const out = new Map<string, { interface: string; family: 4 | 6 }>();
+  let list: unknown;
+  try {
+    list = JSON.parse(annotations?.[ANNOTATION.reserved] ?? "[]");
+  } catch {
+    return out;
+  }
+  if (!Array.isArray(list)) return out;
+  for (const entry of list as InterfacePools[]) {
+    for (const family of [4, 6] as const) {
+      for (const name of entry?.[family === 4 ? "ipv4" : "ipv6"] ?? []) if (typeof name === "string") out.set(name, { interface: entry.interface, family });
+    }
+  }
+  return out;
+}
+
 export function formatReservedPools(pools: readonly InterfacePools[]): string {
   const sorted = [...pools].sort((a, b) => (a.interface < b.interface ? -1 : a.interface > b.interface ? 1 : 0));
   return JSON.stringify(

@@ -45,9 +45,12 @@ export interface HolderView {
   terminatingNamespaces: Set<string>;
 }
 
-/** A pod holds its address while it exists on a node that exists (or is not scheduled yet). */
-function podLive(pod: k8s.V1Pod | undefined, nodes: Set<string>): boolean {
-  if (!pod) return false;
+/**
+ * A pod holds its address while it exists, has not finished (Succeeded, Failed: an evicted
+ * pod lingers, its sandbox long gone), and is on a node that exists (or is not scheduled yet).
+ */
+export function podLive(pod: k8s.V1Pod | undefined, nodes: Set<string>): boolean {
+  if (!pod || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") return false;
   const node = pod.spec?.nodeName;
   return !node || nodes.has(node);
 }
@@ -61,5 +64,7 @@ export function holderGone(holder: string, view: HolderView): string | undefined
   }
   const pod = view.pods.get(`${h.namespace}/${h.pod}`);
   if (podLive(pod, view.nodes)) return undefined;
-  return pod ? `its pod ${h.namespace}/${h.pod} is on node ${pod.spec?.nodeName}, which no longer exists` : `its pod ${h.namespace}/${h.pod} no longer exists`;
+  if (!pod) return `its pod ${h.namespace}/${h.pod} no longer exists`;
+  const phase = pod.status?.phase;
+  return phase === "Succeeded" || phase === "Failed" ? `its pod ${h.namespace}/${h.pod} has finished (${phase})` : `its pod ${h.namespace}/${h.pod} is on node ${pod.spec?.nodeName}, which no longer exists`;
 }

@@ -100,9 +100,12 @@ export class AutoPoolReconciler {
       if (e instanceof AnnotationError) return; // the webhook refuses it; nothing to reserve
       throw e;
     }
+    // Only pools the template names: a workload reserved under older names keeps them until
+    // its next update (which names, and reserves, the new ones).
+    if (!plan || workload.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved] !== plan.annotation) return;
     const stored = new Set(s.pools.map((p) => p.metadata.name));
-    const missing = plan?.pools.filter((p) => !stored.has(p.name)).map((p) => p.name) ?? [];
-    if (!plan || missing.length === 0) return;
+    const missing = plan.pools.filter((p) => !stored.has(p.name)).map((p) => p.name);
+    if (missing.length === 0) return;
     const verdict = await reserve(plan, this.d, false, { shrink: true });
     if (!verdict.allowed) throw new Error(`reserving ${missing.join(", ")} again for ${kind} ${ref.namespace}/${ref.name} failed: ${verdict.message}`);
     this.d.done("reserve_missing_pool", { pools: missing.join(","), workload: `${ref.namespace}/${ref.name}` }, `reserved again for ${kind} ${ref.namespace}/${ref.name}`);

@@ -10,7 +10,7 @@
  * the grace period, or while its pods still hold addresses, finds its pool and re-adopts it.
  */
 import { parseAddressSpec } from "../api/address-spec.js";
-import { AnnotationError, parseReclaim } from "../api/annotations.js";
+import { AnnotationError, parseReclaim, reservedPoolNames } from "../api/annotations.js";
 import { LABEL } from "../api/labels.js";
 import type { WorkloadObject, WorkloadRef } from "../api/names.js";
 import type { SpiderIPPool } from "../api/types.js";
@@ -47,8 +47,17 @@ function poolPlanOf(owner: WorkloadRef, workload: WorkloadObject, poolName: stri
     if (e instanceof AnnotationError) return "invalid";
     throw e;
   }
-  const pool = plan?.pools.find((p) => p.name === poolName);
-  return plan && pool ? { plan, pool } : "unnamed";
+  if (!plan) return "unnamed";
+  const pool = plan.pools.find((p) => p.name === poolName);
+  if (pool) return { plan, pool };
+  // Still named on the pod template under an older name (pinpool 0.1.0 hashed no interface
+  // or subnet): the pods use it, so it keeps its place — sized as the plan's pool for that
+  // interface and family — until an update of the workload names the new one.
+  const named = reservedPoolNames(workload.spec?.template?.metadata?.annotations).get(poolName);
+  const same = named && plan.pools.find((p) => p.interface === named.interface && p.family === named.family);
+  if (!same) return "unnamed";
+  const renamed = { ...same, name: poolName };
+  return { plan: { ...plan, pools: plan.pools.map((p) => (p === same ? renamed : p)) }, pool: renamed };
 }
 
 /** The reclaim choice: the workload's annotation while it exists, else what the pool last recorded. */

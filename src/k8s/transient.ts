@@ -134,9 +134,13 @@ export async function withTransientRetry<T>(what: string, fn: () => Promise<T>, 
   const { maxDelayMs = 1_000, maxAttempts = 50 } = o;
   const start = clock.now();
   for (let attempt = 1; ; attempt++) {
+    const began = clock.now();
     try {
       return await fn();
     } catch (e) {
+      // The next attempt may take as long as this one did: start it only if that still ends
+      // before the deadline (the caller's own timeout is close behind it).
+      const took = clock.now() - began;
       if (!isTransient(e)) {
         if (e instanceof ApiException) throw new Error(`${what}: ${describeApiError(e as ApiException<unknown>)}`, { cause: e });
         throw e;
@@ -144,7 +148,7 @@ export async function withTransientRetry<T>(what: string, fn: () => Promise<T>, 
       const elapsed = clock.now() - start;
       const asked = retryAfterMs(e, clock.now());
       const delay = Math.max(asked ?? 0, clock.random() * Math.min(maxDelayMs, o.baseDelayMs * 2 ** (attempt - 1)));
-      if (attempt >= maxAttempts || elapsed + delay >= o.deadlineMs) {
+      if (attempt >= maxAttempts || elapsed + delay + took >= o.deadlineMs) {
         const during = attempt > 1 ? ` for ${(elapsed / 1000).toFixed(1)} s` : "";
         // A wait longer than pinpool may ever take is worth telling; a second or two is "shortly".
         const then = asked !== undefined && asked >= o.deadlineMs ? `retry in ${Math.ceil(asked / 1000)} s, as it asks` : "retry shortly";

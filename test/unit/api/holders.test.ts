@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { type HolderView, holderGone, ordinalKept, parseHolder } from "../../../src/api/holders.js";
+import { type HolderView, holderGone, ordinalKept, parseHolder, podLive } from "../../../src/api/holders.js";
 
 function view(o: { pods?: Array<[string, string | undefined]>; nodes?: string[]; sets?: Array<[string, number, boolean?]>; terminating?: string[] }): HolderView {
   return {
@@ -40,6 +40,14 @@ describe("controller/snapshot holderGone", () => {
     expect(holderGone("default/web/0", view({ sets: [["default/web", 3, true]] }))).to.be.a("string");
     expect(holderGone("default/web/0", view({ sets: [["default/web", 3]], terminating: ["default"] }))).to.be.a("string");
     expect(holderGone("default/web/0", view({}))).to.be.a("string");
+  });
+});
+
+describe("podLive", () => {
+  it("a finished pod (Succeeded, Failed: an evicted pod lingers) holds nothing", () => {
+    const pod = (phase?: string): k8s.V1Pod => ({ metadata: { name: "p" }, spec: { nodeName: "n1", containers: [] }, status: { phase } });
+    expect(["Running", "Pending", undefined, "Succeeded", "Failed"].map((p) => podLive(pod(p), new Set(["n1"])))).to.deep.equal([true, true, true, false, false]);
+    expect(holderGone("default/p", { pods: new Map([["default/p", pod("Failed")]]), nodes: new Set(["n1"]), statefulSets: new Map(), terminatingNamespaces: new Set() })).to.equal("its pod default/p has finished (Failed)");
   });
 });
 

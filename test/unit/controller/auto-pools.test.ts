@@ -91,6 +91,16 @@ describe("controller/auto-pools decideAutoPool", () => {
     expect(decideAutoPool(pool({ adopted: "d-1" }), owner, plain, created, 60_000).kind).to.equal("release");
   });
 
+  it("keeps a pool the pod template still names under an older name (0.1.0), sizing it as the plan's pool for its interface and family", () => {
+    const legacy = { ...pool({ adopted: "d-1" }), metadata: { ...pool({ adopted: "d-1" }).metadata, name: "auto4-nginx-eth0-0123456789", labels: { ...pool().metadata.labels, [LABEL.interface]: "eth0" } } };
+    const named = deployment("d-1", 4, "+3", { "pinpool.io/reserved-ippools": '[{"interface":"eth0","ipv4":["auto4-nginx-eth0-0123456789"]}]' });
+    const out = decideAutoPool(legacy, owner, named, created, 60_000);
+    expect(out).to.deep.include({ kind: "resize", from: 5n, to: 7 });
+    expect(out.kind === "resize" && out.plan.pools.map((p) => p.name)).to.deep.equal(["auto4-nginx-eth0-0123456789"]);
+    // Once the template names the new pool, the old one is released.
+    expect(decideAutoPool(legacy, owner, deployment("d-1", 4), created, 60_000).kind).to.equal("release");
+  });
+
   it("resizes to replicas + N when the size drifted (a /scale the webhook never saw)", () => {
     const out = decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 4), created, 60_000);
     expect(out).to.deep.include({ kind: "resize", from: 5n, to: 7 });

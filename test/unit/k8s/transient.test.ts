@@ -180,6 +180,23 @@ describe("k8s/transient withTransientRetry", () => {
     expect(clock.sleeps.reduce((a, b) => a + b, 0)).to.be.below(4_000);
   });
 
+  it("starts no attempt that could outlast the deadline: after a 3.5 s attempt there is no second one within 4 s", async () => {
+    const clock = fakeClock(0.5);
+    let calls = 0;
+    const slow = apiException(504, status(504, "Timeout", "the server was unable to return a response in the time allotted"));
+    await withTransientRetry(
+      what,
+      () => {
+        calls++;
+        clock.advance(3_500);
+        return Promise.reject(slow);
+      },
+      { deadlineMs: 4_000, baseDelayMs: 50, clock },
+    ).catch(() => undefined);
+    expect(calls).to.equal(1);
+    expect(clock.sleeps).to.deep.equal([]);
+  });
+
   it("gives up at once when the API server asks to wait past the deadline, saying how long", async () => {
     const clock = fakeClock();
     const e = apiException(429, status(429, "TooManyRequests", "too many requests, please try again later", { retryAfterSeconds: 10 }));
