@@ -176,8 +176,9 @@ describe("pods claim their reserved addresses: agent + CNI plugin + real bridge 
     });
     stack.agent.child.kill("SIGKILL");
     const first = [early, ...(await burst)];
+    // How many ADDs the kill cut off depends on timing (a whole burst may be answered first);
+    // every answered one was killed between its claim and its endpoint (the delayed write).
     const interrupted = first.filter((r) => r.code !== 0).length;
-    expect(interrupted, "ADDs cut off by the kill").to.be.greaterThan(0);
     console.log(`      (killed with ${claimedAtKill} claims written; ${30 - interrupted} ADDs answered without endpoints, ${interrupted} cut off)`);
     stack.agent = await startLocalAgent(cluster().kubeconfigPath, NODE);
     // As the kubelet does: every ADD that failed is tried again.
