@@ -8,7 +8,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
-import { holderKey, ordinalKept, podLive } from "../api/holders.js";
+import { holderKey, ordinalKept } from "../api/holders.js";
 import { type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
@@ -211,13 +211,6 @@ export class Ipam {
     const poolsOf = (ips: EndpointIP[]): string[] => ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
     // Only this interface's addresses go: a DEL for net1 leaves eth0's (and a pool eth0 also uses).
     const others = current?.ips.filter((i) => i.interface !== req.ifName) ?? [];
-    // With no sandbox recorded (no endpoint, or one the controller rebuilt), this DEL may be a
-    // retried teardown of an old sandbox: release only a pod that is going or gone; a live
-    // one's addresses stay, and the controller's GC releases them once the pod is gone.
-    if (!current?.containerID) {
-      const pod = await this.readPod(namespace, name);
-      if (pod && !pod.metadata?.deletionTimestamp && podLive(pod, new Set([pod.spec?.nodeName ?? ""]))) return;
-    }
     if (endpoint && current) {
       const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
       sts = setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined;

@@ -47,7 +47,7 @@ describe("a workload's whole life, with real addresses", function () {
   it("a StatefulSet deleted with --cascade=orphan and applied again keeps each ordinal's address; its pool is never deleted meanwhile", async () => {
     const subnet = `life-sts-${namespace}`;
     subnets.push(subnet);
-    await kubectlOk(["apply", "-f", "-"], subnetYaml(subnet, "10.246.0.0/16", "10.246.0.1-10.246.0.254"));
+    await kubectlOk(["apply", "-f", "-"], subnetYaml(subnet, "10.253.0.0/16", "10.253.0.1-10.253.0.254"));
     const annotations = { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` };
     const auto = autoPoolName({ namespace, kind: "StatefulSet", name: "web" }, "eth0", 4, subnet);
     await kubectlOk(["apply", "-n", namespace, "-f", "-"], workloadYaml("StatefulSet", "web", 2, annotations));
@@ -67,8 +67,8 @@ describe("a workload's whole life, with real addresses", function () {
   it("a subnet switch moves the pods to a pool in the new subnet with the rollout, and the old pool goes once its last pod is gone", async () => {
     const [from, to] = [`life-a-${namespace}`, `life-b-${namespace}`];
     subnets.push(from, to);
-    await kubectlOk(["apply", "-f", "-"], subnetYaml(from, "10.247.0.0/16", "10.247.0.1-10.247.0.254"));
-    await kubectlOk(["apply", "-f", "-"], subnetYaml(to, "10.248.0.0/16", "10.248.0.1-10.248.0.254"));
+    await kubectlOk(["apply", "-f", "-"], subnetYaml(from, "10.251.0.0/16", "10.251.0.1-10.251.0.254"));
+    await kubectlOk(["apply", "-f", "-"], subnetYaml(to, "10.252.0.0/16", "10.252.0.1-10.252.0.254"));
     const oldPool = autoPoolName({ namespace, kind: "Deployment", name: "api" }, "eth0", 4, from);
     const newPool = autoPoolName({ namespace, kind: "Deployment", name: "api" }, "eth0", 4, to);
     await kubectlOk(["apply", "-n", namespace, "-f", "-"], workloadYaml("Deployment", "api", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${from}"]}` }));
