@@ -5,7 +5,7 @@ import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
-import { ApiException } from "@kubernetes/client-node";
+import { storageReinitializing } from "../fixtures/api-errors.js";
 import { expect } from "chai";
 import { repoRoot, waitFor } from "../../scripts/cluster/local.js";
 import { WebhookMetrics } from "../../src/metrics/webhook.js";
@@ -104,13 +104,7 @@ describe("webhook server transport (TLS, body limit, malformed reviews, certific
   });
 
   describe("while the API server restarts (429 storage is (re)initializing, as client-node throws it)", () => {
-    const restarting = (): ApiException<unknown> =>
-      new ApiException<unknown>(
-        429,
-        "Unknown API Status Code!",
-        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"storage is (re)initializing","reason":"TooManyRequests","details":{"retryAfterSeconds":0},"code":429}',
-        { "audit-id": "5d2c7f0e-9a1b-4c3e-8f6d-0a1b2c3d4e5f", "content-type": "application/json" },
-      );
+    const restarting = storageReinitializing;
     afterEach(() => (mutate = () => Promise.reject(new Error("the API server is unreachable"))));
 
     it("runs the decision again and answers its verdict once the API server is back", async () => {

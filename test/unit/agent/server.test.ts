@@ -4,19 +4,14 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { ApiException } from "@kubernetes/client-node";
+import { storageReinitializing } from "../../fixtures/api-errors.js";
 import { expect } from "chai";
 import type { FastifyInstance } from "fastify";
 import type { CniRequest, CniResult } from "../../../src/agent/protocol.js";
 import { AGENT_RETRY, type CniHandler, startAgentServer } from "../../../src/agent/server.js";
 import { AgentMetrics } from "../../../src/metrics/agent.js";
 
-const restarting = (): ApiException<unknown> =>
-  new ApiException<unknown>(
-    429,
-    "Unknown API Status Code!",
-    '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"storage is (re)initializing","reason":"TooManyRequests","details":{"retryAfterSeconds":0},"code":429}',
-    { "audit-id": "5d2c7f0e-9a1b-4c3e-8f6d-0a1b2c3d4e5f", "content-type": "application/json" },
-  );
+const restarting = storageReinitializing;
 
 const RESULT: CniResult = { ips: [{ address: "10.244.0.10/16" }], routes: [] };
 
