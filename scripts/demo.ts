@@ -1,24 +1,20 @@
 /**
- * npm run demo — the seed walkthrough (Spiderpool's "fixed IP" blog post) on a real local
- * control plane with pinpool's controller: prints each command and its real output, then
- * leaves the cluster running to explore.
- *
- * The blog's YAML has two typos that no kubectl accepts (`-name: nginx` for `- name: nginx`,
- * and the SpiderIPPool's `spec` indented under `metadata`); they are fixed here, nothing else.
+ * npm run demo — the seed walkthrough (Spiderpool's "fixed IP" blog post, scripts/seed.ts)
+ * on a real local control plane and a real node (kubelet + containerd), with pinpool
+ * installed by `kubectl apply -k manifests`: prints each command and its real output, then
+ * leaves everything running to explore.
  */
 import path from "node:path";
-import { buildPlugin, startLocalAgent, startLocalNode } from "./cluster/agent.js";
-import { startLocalController, unregisterWebhooks } from "./cluster/controller.js";
+import { unregisterWebhooks } from "./cluster/controller.js";
+import { REAL_NODE, ensureRealNode, installPinpool } from "./cluster/install.js";
+import { NGINX, NGINX_M, OVERLAPPING, POOL, SUBNET } from "./seed.js";
 import { ensureCluster, kubectl, localClients, waitFor, wipeSpiderObjects } from "./cluster/local.js";
 import { stateDir } from "./cluster/process.js";
 import { query } from "./monitoring/prom-api.js";
 import { SCRAPE_SECONDS, startLocalPrometheus, waitForTargetsUp } from "./monitoring/prometheus.js";
 import { writeReport } from "./monitoring/report.js";
 
-/** PINPOOL_DEMO_NODE renames the node (and its network namespace pinpool-<node>) for a second checkout. */
-const NODE = process.env.PINPOOL_DEMO_NODE || "worker1";
-
-/** Waits until `count` pods of `selector` run with addresses (the simulated node sets them up). */
+/** Waits until `count` pods of `selector` run with addresses. */
 async function podsRunning(selector: string, count: number): Promise<void> {
   await waitFor(`${count} running pods ${selector}`, 60_000, async () => {
     const r = await kubectl(["get", "po", "-l", selector, "-o", "jsonpath={range .items[*]}{.status.podIP}{\" \"}{.metadata.deletionTimestamp}{\"\\n\"}{end}"]);
@@ -27,81 +23,14 @@ async function podsRunning(selector: string, count: number): Promise<void> {
   });
 }
 
-const SUBNET = `apiVersion: spiderpool.spidernet.io/v2beta1
-kind: SpiderSubnet
-metadata:
-  name: nginx-subnet-v4
-spec:
-  subnet: 10.244.0.0/16
-  ips:
-  - 10.244.100.90-10.244.200.91
-`;
-
-const NGINX = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: nginx
-  template:
-    metadata:
-      annotations:
-        ipam.spidernet.io/subnet: '{"ipv4":["nginx-subnet-v4"]}'
-        ipam.spidernet.io/ippool-ip-number: '+3'
-      labels:
-        app: nginx
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        imagePullPolicy: IfNotPresent
-        ports:
-        - name: http
-          containerPort: 80
-          protocol: TCP
-`;
-
-const POOL = `apiVersion: spiderpool.spidernet.io/v2beta1
-kind: SpiderIPPool
-metadata:
-  name: nginx-v4-ippool
-spec:
-  ipVersion: 4
-  subnet: 10.244.0.0/16
-  ips:
-  - 10.244.120.10-10.244.120.20
-`;
-
-const OVERLAPPING = POOL.replace("name: nginx-v4-ippool", "name: nginx-v4-ippool-2").replace("10.244.120.10-10.244.120.20", "10.244.120.18-10.244.120.30");
-
-const NGINX_M = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx-m
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: nginx
-  template:
-    metadata:
-      annotations:
-        ipam.spidernet.io/ippool: '{"ipv4":["nginx-v4-ippool"]}'
-      labels:
-        app: nginx
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        imagePullPolicy: IfNotPresent
-        ports:
-        - name: http
-          containerPort: 80
-          protocol: TCP
-`;
+/** Shows the first pod of `selector` fetching the page the second one serves at its fixed address. */
+async function podToPod(selector: string): Promise<void> {
+  const r = await kubectl(["get", "po", "-l", selector, "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{\"\\n\"}{end}"]);
+  const [from, to] = r.stdout.trim().split("\n").map((l) => l.split(" "));
+  if (!from?.[0] || !to?.[1]) throw new Error(`expected two pods ${selector}, found: ${r.stdout}`);
+  const code = await show(["exec", from[0], "--", "wget", "-qO-", `http://${to[1]}/`], undefined, "one pod reaches the other at its fixed address");
+  if (code !== 0) throw new Error(`${from[0]} could not reach ${to[1]}`);
+}
 
 /** Prints a command as typed, then its real output. Returns its exit code. */
 async function show(args: string[], stdin?: string, label?: string): Promise<number> {
@@ -112,26 +41,38 @@ async function show(args: string[], stdin?: string, label?: string): Promise<num
   return r.code;
 }
 
+/** The real node's InternalIP: the installed controller and agent serve metrics there (host network). */
+async function nodeAddress(): Promise<string> {
+  return (await kubectl(["get", "node", REAL_NODE, "-o", 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'])).stdout.trim();
+}
+
+/** Removes what an earlier run of the demo left, through pinpool when it is installed (so every address is released). */
+async function cleanSlate(): Promise<void> {
+  await kubectl(["delete", "deployment", "nginx", "nginx-m", "--ignore-not-found", "--wait=true"]);
+  await waitFor("the demo's pods to be gone", 120_000, async () => ((await kubectl(["get", "po", "-l", "app=nginx", "-o", "name"])).stdout.trim() === "" ? true : undefined));
+  const installed = (await kubectl(["get", "deployment", "pinpool-controller", "-n", "pinpool-system", "-o", "name"])).code === 0;
+  if (installed) {
+    await kubectl(["delete", "spiderippools,spidersubnets", "--all", "--wait=true", "--timeout=60s"]);
+  } else {
+    await unregisterWebhooks();
+    await wipeSpiderObjects((await localClients()).custom);
+    await kubectl(["delete", "configmap", "-n", "pinpool-system", "pinpool-ledger", "--ignore-not-found"]);
+  }
+}
+
 async function main(): Promise<void> {
-  const kubeconfig = await ensureCluster();
-  // Start from a clean slate, so the demo can run again (webhooks off while clearing).
-  await unregisterWebhooks();
-  await kubectl(["delete", "deployment", "nginx", "nginx-m", "--ignore-not-found"]);
-  await kubectl(["delete", "pods", "--all", "--grace-period=0", "--force"]);
-  const { custom } = await localClients();
-  await kubectl(["delete", "spiderendpoints", "--all"]);
-  await wipeSpiderObjects(custom);
-  await kubectl(["delete", "configmap", "-n", "pinpool-system", "pinpool-ledger", "--ignore-not-found"]);
-  const controller = await startLocalController(kubeconfig);
-  await buildPlugin();
-  const agent = await startLocalAgent(kubeconfig, NODE);
-  const node = await startLocalNode(kubeconfig, NODE, agent.socket);
-  const prometheus = await startLocalPrometheus({ controllers: [controller.metricsPort], agents: [agent.metricsPort] });
-  for (const c of [controller, agent, node, prometheus]) c.leaveRunning();
+  await ensureCluster();
+  await ensureRealNode();
+  await cleanSlate();
+  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1; node "${REAL_NODE}": kubelet v1.37 + containerd, pods wired by Debian's bridge plugin + pinpool IPAM`);
+  console.log(`\n$ kubectl apply -k manifests   # pinpool's own image, imported into containerd (no registry)`);
+  const tookMs = await installPinpool();
+  await show(["get", "po", "-n", "pinpool-system", "-o", "wide"], undefined, `installed in ${(tookMs / 1000).toFixed(1)} s; one node: the second controller replica waits for a node with free host ports`);
+  const host = await nodeAddress();
+  const prometheus = await startLocalPrometheus({ controllers: [`${host}:9090`], agents: [`${host}:9091`] });
+  prometheus.leaveRunning();
   await waitForTargetsUp(prometheus.url);
   const start = Math.floor(Date.now() / 1000);
-  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1, pinpool-controller on 127.0.0.1:${controller.port},`);
-  console.log(`node "${NODE}": pinpool-agent on ${agent.socket}, pods in network namespaces via Debian's bridge plugin + pinpool IPAM`);
   console.log(`Prometheus ${prometheus.url} scrapes both every ${SCRAPE_SECONDS} s and evaluates the alerts of manifests/monitoring/prometheusrule.yaml`);
 
   await show(["apply", "-f", "-"], SUBNET);
@@ -144,6 +85,7 @@ async function main(): Promise<void> {
   console.log();
   await podsRunning("app=nginx", 2);
   await show(["get", "po", "-o", "wide"], undefined, "both pods got addresses inside the auto pool");
+  await podToPod("app=nginx");
   await show(["delete", "po", "-l", "app=nginx", "--wait=false"], undefined, "restart the pods");
   await new Promise((r) => setTimeout(r, 500));
   await podsRunning("app=nginx", 2);
@@ -167,7 +109,7 @@ async function main(): Promise<void> {
   const report = path.join(stateDir, "prometheus", "report.html");
   await writeReport(prometheus.url, start, Math.ceil(Date.now() / 1000), SCRAPE_SECONDS, report);
   console.log(`
-The cluster, pinpool-controller, pinpool-agent and the simulated node keep running. Explore with:
+The cluster, the node and pinpool (installed with kubectl apply -k manifests) keep running. Explore with:
   scripts/cluster/kubectl get ss,sp,se,po -o wide
   scripts/cluster/kubectl get sp ${auto} -o yaml
 Prometheus (alerts, graphs): ${prometheus.url}/graph   e.g. max by (pool) (pinpool_ippool_allocated_ips)

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import type * as k8s from "@kubernetes/client-node";
 import { createNamespace, waitFor } from "../cluster/local.js";
-import { NodeSimulator } from "../cluster/node-sim.js";
+import { NodeSimulator, SIM_SCHEDULER } from "../cluster/node-sim.js";
 
 /** CPU seconds (user + system) a process has used so far. */
 export function cpuSeconds(pid: number): number {
@@ -64,7 +64,7 @@ export async function layout(o: LayoutOptions): Promise<LayoutResult> {
               spec: {
                 replicas: 10,
                 selector: { matchLabels: { app: name } },
-                template: { metadata: { labels: { app: name }, ...(o.annotations ? { annotations: o.annotations } : {}) }, spec: { containers: [{ name: "c", image: "nginx" }] } },
+                template: { metadata: { labels: { app: name }, ...(o.annotations ? { annotations: o.annotations } : {}) }, spec: { schedulerName: SIM_SCHEDULER, containers: [{ name: "c", image: "nginx" }] } },
               },
             },
           });

@@ -21,6 +21,7 @@ import { parseAdmissionReview } from "../../src/webhook/admission.js";
 import { decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../src/webhook/validate-pool.js";
 import { PRODUCTION_TIMINGS, startLocalController, webhookClientCertificate } from "../cluster/controller.js";
 import { createNamespace, deleteSpiderObjects, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
+import { SIM_SCHEDULER } from "../cluster/node-sim.js";
 import { loadReview } from "../../test/fixtures/load.js";
 import { formatStats, measure } from "./stats.js";
 
@@ -96,7 +97,7 @@ async function benchCluster(): Promise<void> {
       spec: {
         replicas: 2,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: "c", image: "nginx" }] } },
+        template: { metadata: { labels: { app: name }, annotations }, spec: { schedulerName: SIM_SCHEDULER, containers: [{ name: "c", image: "nginx" }] } },
       },
     });
     // 3. 100 reserving creates, 10 at a time.

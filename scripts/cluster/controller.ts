@@ -134,6 +134,11 @@ export async function startLocalController(kubeconfigPath: string, o: LocalContr
 /** Registers the webhooks by URL and resolves once the API server routes admissions to them. */
 async function registerWebhooks(caPem: string, port: number): Promise<void> {
   await kubectlOk(["apply", "-f", "-"], renderWebhooks(caPem, `https://127.0.0.1:${port}`));
+  await waitForWebhooks();
+}
+
+/** Resolves once the API server routes admissions to pinpool's webhooks. */
+export async function waitForWebhooks(): Promise<void> {
   // Webhook configurations reach the API server through an informer: probe until a dry run
   // shows both webhooks answering (the mutating one defaults ipVersion, the validating one denies).
   const probe = `apiVersion: spiderpool.spidernet.io/v2beta1
@@ -141,7 +146,7 @@ kind: SpiderIPPool
 metadata: { name: pinpool-webhook-probe }
 spec: { subnet: 10.255.255.1/24 }
 `;
-  await waitFor("the webhooks to be registered", 30_000, async () => {
+  await waitFor("the webhooks to be registered", 60_000, async () => {
     const r = await kubectl(["create", "--dry-run=server", "-f", "-"], probe);
     return r.stderr.includes('admission webhook "validate.pinpool.io" denied') ? true : undefined;
   });

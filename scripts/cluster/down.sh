@@ -3,6 +3,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# The real node first, while the API server can still delete its pods (so CNI DEL runs).
+bash "$cluster_dir/node.sh" down || true
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   c=${COMPONENTS[$i]}
   pid=$(pid_of "$c" || true)

@@ -14,7 +14,14 @@ ETCD_DATA_DIR="/dev/shm/pinpool-etcd-$(echo -n "$STATE_DIR" | sha256sum | cut -c
 APISERVER_PORT="${PINPOOL_APISERVER_PORT:-16443}"
 ETCD_CLIENT_PORT="${PINPOOL_ETCD_PORT:-12379}"
 ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))
-COMPONENTS=(etcd kube-apiserver kube-controller-manager pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim prometheus)
+# The real node (scripts/cluster/node.sh): PINPOOL_NODE=real (the default when running as
+# root) starts containerd + a kubelet and the scheduler; PINPOOL_NODE=none leaves only the
+# simulated nodes the tests start themselves.
+REAL_NODE="${PINPOOL_REAL_NODE_NAME:-node1}"
+if [ -z "${PINPOOL_NODE:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then PINPOOL_NODE=real; else PINPOOL_NODE=none; fi
+fi
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim prometheus)
 
 testbin() { pinpool_testbin_dir; }
 

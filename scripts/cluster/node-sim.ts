@@ -25,7 +25,7 @@ export interface NodeSimOptions {
   parallel?: number;
   /**
    * Bind only pods labelled `pinpool.io/test-node: <node>` (a second node in a test); a node
-   * without it binds every unbound pod except those pinned to another node.
+   * without it binds every unbound pod (of schedulerName SIM_SCHEDULER) except those pinned to another node.
    */
   pinnedOnly?: boolean;
   /** The IPAM section of the network config (default: pinpool on `agentSocket`); bench:cni runs host-local beside it. */
@@ -34,6 +34,12 @@ export interface NodeSimOptions {
 
 /** A pod label that makes the simulators bind the pod to one node. */
 export const TEST_NODE_LABEL = "pinpool.io/test-node";
+
+/**
+ * The simulators bind only pods with this `spec.schedulerName`: kube-scheduler (running
+ * beside the real node) leaves them alone, and the real node never gets a simulated pod.
+ */
+export const SIM_SCHEDULER = "pinpool-node-sim";
 
 interface Sandbox {
   containerID: string;
@@ -164,10 +170,10 @@ export class NodeSimulator {
       .run(uid, async () => {
         if (gone || pod.metadata?.deletionTimestamp) {
           if (pod.spec?.nodeName === this.o.node) await this.slot(() => this.teardown(pod, gone));
-        } else if (!pod.spec?.nodeName) {
+        } else if (!pod.spec?.nodeName && pod.spec?.schedulerName === SIM_SCHEDULER) {
           const pinned = pod.metadata?.labels?.[TEST_NODE_LABEL];
           if (pinned ? pinned === this.o.node : !this.o.pinnedOnly) await this.bind(pod);
-        } else if (pod.spec.nodeName === this.o.node && !this.sandboxes.has(uid) && pod.status?.phase === "Pending") {
+        } else if (pod.spec?.nodeName === this.o.node && !this.sandboxes.has(uid) && pod.status?.phase === "Pending") {
           await this.slot(() => this.setup(pod));
         }
       })

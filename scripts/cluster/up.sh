@@ -6,8 +6,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ -n "$(pid_of kube-apiserver)" ] && [ -n "$(pid_of etcd)" ] && [ -n "$(pid_of kube-controller-manager)" ] && apiserver_ready; then
-  # Already running: only bring the CRDs up to date with this checkout.
+  # Already running: only bring the CRDs up to date with this checkout (and the real node up).
   "$(testbin)/kubectl" --kubeconfig="$KUBECONFIG_PATH" apply -k "$repo_root/manifests/crds" >/dev/null
+  if [ "$PINPOOL_NODE" = real ]; then bash "$cluster_dir/node.sh" up; fi
   echo "$KUBECONFIG_PATH"
   exit 0
 fi
@@ -118,6 +119,9 @@ start kube-apiserver --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC --allow-privileged=true \
   --enable-priority-and-fairness=false --v=1 --admission-control-config-file="$STATE_DIR/admission.yaml" \
+  --kubelet-client-certificate="$pki/admin.crt" --kubelet-client-key="$pki/admin.key" \
+  --kubelet-preferred-address-types=InternalIP `# kubectl logs/exec on the real node` \
+  --enable-aggregator-routing=true `# webhooks are dialled at their Service's endpoints: no kube-proxy here` \
   --endpoint-reconciler-type=none # a loopback advertise address is refused by the endpoint reconciler
 wait_for kube-apiserver 90 apiserver_ready
 
@@ -127,11 +131,17 @@ wait_for kube-apiserver 90 apiserver_ready
 start kube-controller-manager --kubeconfig="$KUBECONFIG_PATH" --leader-elect=false --secure-port=0 \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --kube-api-qps=300 --kube-api-burst=500 \
-  --controllers=deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,job-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller,disruption-controller
+  --controllers=endpoints-controller,endpointslice-controller,deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,job-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller,disruption-controller
 
 kubectl_() { "$bin/kubectl" --kubeconfig="$KUBECONFIG_PATH" "$@"; }
 wait_for kube-controller-manager 60 kubectl_ get serviceaccount default -n default -o name >/dev/null 2>&1
 kubectl_ apply -k "$repo_root/manifests/crds" >/dev/null
 kubectl_ wait --for condition=Established --timeout=60s crd --all >/dev/null
+if [ "$PINPOOL_NODE" = real ]; then
+  # The scheduler places pods on the real node; the simulated nodes bind only pods that
+  # name them (schedulerName pinpool-node-sim), so the two never race for a pod.
+  start kube-scheduler --kubeconfig="$KUBECONFIG_PATH" --leader-elect=false --secure-port=0
+  bash "$cluster_dir/node.sh" up
+fi
 log "control plane ready in $(($(date +%s) - started))s; logs in $STATE_DIR/logs"
 echo "$KUBECONFIG_PATH"

@@ -10,3 +10,8 @@ PINPOOL_CACHE="${PINPOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinpool}"
 pinpool_testbin_dir() {
   echo "$PINPOOL_CACHE/testbin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-$(GOTOOLCHAIN=local go env GOVERSION)"
 }
+
+# The real node's kubelet, built from the same module as the control plane.
+pinpool_kubelet_dir() {
+  echo "$PINPOOL_CACHE/node/kubelet-$K8S_VERSION-$(GOTOOLCHAIN=local go env GOVERSION)"
+}

@@ -17,14 +17,18 @@ export const PROMETHEUS_BINARY = "/usr/bin/prometheus";
 export const SCRAPE_SECONDS = 2;
 const NAME = "prometheus";
 
+/** A metrics port on 127.0.0.1 (a local process), or `host:port` (a pod on the real node). */
+export type ScrapeTarget = number | string;
+
 export interface ScrapeTargets {
-  controllers: number[];
-  agents: number[];
+  controllers: ScrapeTarget[];
+  agents: ScrapeTarget[];
 }
 
-/** prometheus.yml for the local components' metrics ports on 127.0.0.1. */
+/** prometheus.yml for the components' metrics endpoints. */
 export function prometheusConfig(targets: ScrapeTargets, ruleFile: string, scrapeSeconds = SCRAPE_SECONDS): string {
-  const job = (name: string, ports: number[]): object => ({ job_name: name, static_configs: [{ targets: ports.map((p) => `127.0.0.1:${p}`) }] });
+  const address = (t: ScrapeTarget): string => (typeof t === "number" ? `127.0.0.1:${t}` : t);
+  const job = (name: string, list: ScrapeTarget[]): object => ({ job_name: name, static_configs: [{ targets: list.map(address) }] });
   return YAML.stringify({
     // The timeout may not exceed the interval (Prometheus refuses the config otherwise).
     global: { scrape_interval: `${scrapeSeconds}s`, scrape_timeout: `${scrapeSeconds}s`, evaluation_interval: `${scrapeSeconds}s` },

@@ -3,7 +3,7 @@ import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../../src/api/types.j
 import { parseAddress } from "../../src/ip/address.js";
 import { parseIPList } from "../../src/ip/ip-list.js";
 import { waitFor } from "../../scripts/cluster/local.js";
-import type { NodeSimulator } from "../../scripts/cluster/node-sim.js";
+import { type NodeSimulator, SIM_SCHEDULER } from "../../scripts/cluster/node-sim.js";
 import { cluster } from "../integration/setup.js";
 import { nodeStack } from "./stack.js";
 
@@ -57,5 +57,5 @@ spec:
     metadata:
       annotations: ${JSON.stringify(annotations)}
       labels: { app: ${app} }
-    spec: { containers: [{ name: nginx, image: nginx }] }
+    spec: { schedulerName: ${SIM_SCHEDULER}, containers: [{ name: nginx, image: nginx }] }
 `;

@@ -1,6 +1,7 @@
 /** Root hooks: one real control plane per run (started here, or reused when running). */
 import * as k8s from "@kubernetes/client-node";
 import { CONTROLLER_NAMESPACE, type LocalController, type LocalControllerOptions, startLocalController, unregisterWebhooks } from "../../scripts/cluster/controller.js";
+import { REAL_NODE } from "../../scripts/cluster/install.js";
 import { ensureCluster, kubeConfig, kubectl, wipeSpiderObjects } from "../../scripts/cluster/local.js";
 
 export interface ClusterContext {
@@ -41,7 +42,12 @@ export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
     this.timeout(30 * 60_000); // a cold control-plane build happens here when the cache is empty
     const kubeconfigPath = await ensureCluster();
+    // An install the demo or the real-node tests left would fight this run's controller for the Lease.
+    await kubectl(["delete", "deployment/pinpool-controller", "daemonset/pinpool-agent", "-n", CONTROLLER_NAMESPACE, "--ignore-not-found", "--wait=true"]);
     await unregisterWebhooks(); // left behind by a run that did not finish
+    // The tests' workloads need no running pods (the e2e tests bring their own nodes): keep
+    // the real node, when there is one, out of the scheduler's choices.
+    await kubectl(["cordon", REAL_NODE]);
     // Cluster-scoped objects outlive namespaces: start every run from none (the local
     // cluster is the tests' own; with the webhooks gone these deletes are not checked).
     const kc = kubeConfig(kubeconfigPath);

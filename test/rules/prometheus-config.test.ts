@@ -13,9 +13,9 @@ describe("the local Prometheus's config", () => {
   before(() => (dir = mkdtempSync(path.join(tmpdir(), "pinpool-prom-config-"))));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("passes promtool check config with the extracted rules, scraping the controller and agent ports", async () => {
+  it("passes promtool check config with the extracted rules, scraping the local processes' ports and the real node's pods", async () => {
     const config = path.join(dir, "prometheus.yml");
-    const text = prometheusConfig({ controllers: [19090], agents: [19091, 19191] }, writeRuleFile(dir));
+    const text = prometheusConfig({ controllers: [19090], agents: [19091, "192.0.2.2:9091"] }, writeRuleFile(dir));
     writeFileSync(config, text);
     const r = await runProcess("promtool", ["check", "config", config]);
     expect(r.code, r.stdout + r.stderr).to.equal(0);
@@ -23,7 +23,7 @@ describe("the local Prometheus's config", () => {
     const jobs = (YAML.parse(text) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> }).scrape_configs;
     expect(jobs.map((j) => [j.job_name, j.static_configs[0]?.targets])).to.deep.equal([
       ["pinpool-controller", ["127.0.0.1:19090"]],
-      ["pinpool-agent", ["127.0.0.1:19091", "127.0.0.1:19191"]],
+      ["pinpool-agent", ["127.0.0.1:19091", "192.0.2.2:9091"]],
     ]);
   });
 });

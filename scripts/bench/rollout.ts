@@ -1,0 +1,122 @@
+/**
+ * npm run bench:rollout — `kubectl rollout restart` of a 4-replica Deployment whose containers
+ * take 10 s to stop (preStop sleep), on the real node, with host-local and with pinpool in the
+ * same run (the node's network config is switched between them). Prints the time until the
+ * rollout is complete and until the last old pod is gone, and the FailedCreatePodSandBox
+ * events: pinpool's pool must cover what a rollout really holds (surge + pods still terminating).
+ *
+ * pinpool runs once per pool size: the default (no ippool-ip-number) and each explicit "+N"
+ * given as arguments (e.g. `npm run bench:rollout -- +1 +2`).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { installPinpool } from "../cluster/install.js";
+import { createNamespace, ensureCluster, kubeConfig, kubectl, kubectlOk, waitFor } from "../cluster/local.js";
+import { stateDir } from "../cluster/process.js";
+import * as k8s from "@kubernetes/client-node";
+
+const REPLICAS = 4;
+const STOP_SECONDS = 10;
+const conflist = path.join(stateDir, "node/net.d/10-pinpool.conflist");
+
+interface Conflist {
+  plugins: Array<{ ipam: Record<string, unknown> }>;
+}
+
+/** Points the node's bridge at `ipam` (containerd reloads the network config when it changes). */
+function setIpam(ipam: Record<string, unknown>): void {
+  const conf = JSON.parse(readFileSync(conflist, "utf8")) as Conflist;
+  conf.plugins[0]!.ipam = ipam;
+  writeFileSync(conflist, JSON.stringify(conf));
+}
+
+const deployment = (name: string, annotations: Record<string, string>): string =>
+  JSON.stringify({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name },
+    spec: {
+      replicas: REPLICAS,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, annotations },
+        spec: {
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: "web",
+              image: "pinpool.local/httpd:1",
+              imagePullPolicy: "Never",
+              readinessProbe: { httpGet: { path: "/", port: 80 }, periodSeconds: 1 },
+              lifecycle: { preStop: { exec: { command: ["sleep", String(STOP_SECONDS)] } } },
+            },
+          ],
+        },
+      },
+    },
+  });
+
+interface Result {
+  label: string;
+  poolSize: string;
+  rolloutSeconds: number;
+  drainedSeconds: number;
+  sandboxFailures: number;
+}
+
+async function sandboxFailures(core: k8s.CoreV1Api, namespace: string): Promise<number> {
+  const events = await core.listNamespacedEvent({ namespace, fieldSelector: "reason=FailedCreatePodSandBox" });
+  return events.items.reduce((n, e) => n + (e.count ?? 1), 0);
+}
+
+async function measure(core: k8s.CoreV1Api, label: string, annotations: Record<string, string>): Promise<Result> {
+  const namespace = await createNamespace(core, "rollout");
+  const name = "web";
+  await kubectlOk(["apply", "-n", namespace, "-f", "-"], deployment(name, annotations));
+  await kubectlOk(["rollout", "status", "-n", namespace, `deployment/${name}`, "--timeout=180s"]);
+  const pool = annotations["ipam.spidernet.io/subnet"]
+    ? (await kubectlOk(["get", "sp", "-l", `ipam.spidernet.io/owner-application-namespace=${namespace}`, "-o", "jsonpath={.items[0].status.totalIPCount}"])).trim()
+    : "-";
+  const before = await sandboxFailures(core, namespace);
+  const started = Date.now();
+  await kubectlOk(["rollout", "restart", "-n", namespace, `deployment/${name}`]);
+  await kubectlOk(["rollout", "status", "-n", namespace, `deployment/${name}`, "--timeout=300s"]);
+  const rolledOut = Date.now();
+  await waitFor("the old pods to be gone", 120_000, async () => ((await core.listNamespacedPod({ namespace })).items.length === REPLICAS ? true : undefined));
+  const drained = Date.now();
+  const result = { label, poolSize: pool, rolloutSeconds: (rolledOut - started) / 1000, drainedSeconds: (drained - started) / 1000, sandboxFailures: (await sandboxFailures(core, namespace)) - before };
+  await kubectl(["delete", "namespace", namespace, "--wait=true", "--timeout=120s"]);
+  return result;
+}
+
+async function main(): Promise<void> {
+  const kc = kubeConfig(await ensureCluster());
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  await installPinpool();
+  const subnet = "bench-rollout";
+  await kubectlOk(["apply", "-f", "-"], JSON.stringify({ apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderSubnet", metadata: { name: subnet }, spec: { subnet: "10.97.0.0/16", ips: ["10.97.0.10-10.97.3.250"] } }));
+  const original = readFileSync(conflist, "utf8");
+  const results: Result[] = [];
+  try {
+    setIpam({ type: "host-local", ranges: [[{ subnet: "10.96.0.0/16" }]], dataDir: path.join(stateDir, "node/host-local") });
+    await new Promise((r) => setTimeout(r, 2000)); // containerd's config watcher
+    results.push(await measure(core, "host-local", {}));
+    writeFileSync(conflist, original);
+    await new Promise((r) => setTimeout(r, 2000));
+    const subnetAnnotation = { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` };
+    results.push(await measure(core, "pinpool, default size", subnetAnnotation));
+    for (const n of process.argv.slice(2)) results.push(await measure(core, `pinpool, ippool-ip-number ${n}`, { ...subnetAnnotation, "ipam.spidernet.io/ippool-ip-number": n }));
+  } finally {
+    writeFileSync(conflist, original);
+    await kubectl(["delete", "ss", subnet, "--wait=false"]);
+  }
+  const floor = results[0]!;
+  console.log(`\nrollout restart of ${REPLICAS} replicas, preStop sleep ${STOP_SECONDS} s, on node ${process.env.PINPOOL_REAL_NODE_NAME || "node1"} (nproc ${(await import("node:os")).availableParallelism()})`);
+  console.log("| IPAM | pool size | rollout complete | ratio | last old pod gone | ratio | FailedCreatePodSandBox |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    console.log(`| ${r.label} | ${r.poolSize} | ${r.rolloutSeconds.toFixed(1)} s | ${(r.rolloutSeconds / floor.rolloutSeconds).toFixed(2)}× | ${r.drainedSeconds.toFixed(1)} s | ${(r.drainedSeconds / floor.drainedSeconds).toFixed(2)}× | ${r.sandboxFailures} |`);
+  }
+}
+
+await main();

@@ -1,0 +1,73 @@
+/**
+ * pinpool installed on the local cluster as users install it: `kubectl apply -k manifests`
+ * with the project's own image on the real node (scripts/cluster/node.sh), and removed as
+ * README "Uninstall" says. Used by the demo and the e2e tests.
+ */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { CONTROLLER_NAMESPACE, LOCAL_TIMINGS, unregisterWebhooks, waitForWebhooks } from "./controller.js";
+import { kubectl, kubectlOk, repoRoot, waitFor } from "./local.js";
+import { stateDir } from "./process.js";
+
+const run = promisify(execFile);
+
+/** The real node's name (PINPOOL_REAL_NODE_NAME, as in scripts/cluster/lib.sh). */
+export const REAL_NODE = process.env.PINPOOL_REAL_NODE_NAME || "node1";
+const nodeScript = path.join(repoRoot, "scripts/cluster/node.sh");
+const containerdSocket = path.join(stateDir, "node/containerd/containerd.sock");
+
+/** Starts the real node unless it runs, and lets the scheduler use it (the integration tests cordon it). */
+export async function ensureRealNode(): Promise<void> {
+  await run("bash", [nodeScript, "up"], { maxBuffer: 16 << 20, env: { ...process.env, PINPOOL_NODE: "real" } });
+  await kubectlOk(["uncordon", REAL_NODE]);
+}
+
+/** Runs node.sh's fault helpers: stop-kubelet, start-kubelet, restart-kubelet. */
+export async function nodeAction(action: "stop-kubelet" | "start-kubelet" | "restart-kubelet"): Promise<void> {
+  await run("bash", [nodeScript, action], { maxBuffer: 16 << 20 });
+}
+
+/** The pinpool processes the tests run on the host (scripts/cluster/controller.ts, agent.ts) would fight an install for the Lease. */
+async function stopLocalComponents(): Promise<void> {
+  await run("bash", ["-c", `for c in pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim; do f="${stateDir}/pids/$c.pid"; [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; true`]);
+  await unregisterWebhooks();
+}
+
+/**
+ * `kubectl apply -k manifests` on the real node: images imported, certificates from
+ * webhook-certs/generate.sh, the local cluster's short timings in the optional ConfigMap
+ * pinpool-settings. Resolves once the agent runs, a controller replica is ready and the API
+ * server routes admissions to it through the Service. Returns how long it took (ms).
+ */
+export async function installPinpool(): Promise<number> {
+  const started = Date.now();
+  await ensureRealNode();
+  await stopLocalComponents();
+  await run("bash", [path.join(repoRoot, "scripts/cluster/images.sh"), "import", containerdSocket], { maxBuffer: 16 << 20 });
+  await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), path.join(repoRoot, "manifests/certs")]);
+  await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
+  const settings = Object.entries(LOCAL_TIMINGS).map(([k, v]) => `--from-literal=${k}=${v}`);
+  await kubectlOk(["apply", "-f", "-"], (await kubectlOk(["create", "configmap", "pinpool-settings", "-n", CONTROLLER_NAMESPACE, ...settings, "--dry-run=client", "-o", "yaml"])));
+  await kubectlOk(["apply", "-k", path.join(repoRoot, "manifests")]);
+  await kubectlOk(["rollout", "status", "-n", CONTROLLER_NAMESPACE, "daemonset/pinpool-agent", "--timeout=120s"]);
+  // One node: the second replica waits for a node whose host ports are free.
+  await kubectlOk(["wait", "-n", CONTROLLER_NAMESPACE, "deployment/pinpool-controller", "--for=jsonpath={.status.readyReplicas}=1", "--timeout=120s"]);
+  await waitForWebhooks();
+  return Date.now() - started;
+}
+
+/** README "Uninstall", step by step; resolves once nothing pinpool made is left. Returns how long it took (ms). */
+export async function uninstallPinpool(workloadNamespaces: string[]): Promise<number> {
+  const started = Date.now();
+  for (const ns of workloadNamespaces) await kubectl(["delete", "deployments,statefulsets", "--all", "-n", ns, "--wait=true", "--timeout=120s"]);
+  for (const ns of workloadNamespaces) {
+    await waitFor(`the pods of ${ns} to be gone`, 120_000, async () => ((await kubectlOk(["get", "pods", "-n", ns, "-o", "name"])).trim() === "" ? true : undefined));
+  }
+  // Pools first: a subnet is refused while its ledger still lists a pool.
+  for (const kind of ["spiderippools", "spidersubnets", "spiderreservedips"]) await kubectlOk(["delete", kind, "--all", "--wait=true", "--timeout=120s"]);
+  await kubectlOk(["delete", "-k", path.join(repoRoot, "manifests"), "--ignore-not-found", "--wait=true", "--timeout=180s"]);
+  await kubectl(["delete", "namespace", CONTROLLER_NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s"]);
+  await run("rm", ["-f", "/opt/cni/bin/pinpool"]);
+  return Date.now() - started;
+}

@@ -1,0 +1,165 @@
+/**
+ * On a real node (kubelet + containerd, scripts/cluster/node.sh), with pinpool installed as
+ * users install it (`kubectl apply -k manifests`, its own image): what the simulated node
+ * cannot show. The runtime makes the CNI calls, terminating pods hold their addresses until
+ * their containers stop, and the agent and the kubelet can die under running pods.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { expect } from "chai";
+import { LABEL } from "../../src/api/labels.js";
+import { REAL_NODE, installPinpool, nodeAction, uninstallPinpool } from "../../scripts/cluster/install.js";
+import { createNamespace, kubectl, kubectlOk, runProcess, waitFor } from "../../scripts/cluster/local.js";
+import { NGINX, NGINX_M, OVERLAPPING, POOL, SUBNET } from "../../scripts/seed.js";
+import { pool, poolHolds } from "../e2e/helpers.js";
+import { cluster } from "../integration/setup.js";
+
+interface NodePod {
+  name: string;
+  uid: string;
+  ip: string;
+  restarts: number;
+}
+
+/** The Running, ready pods of `selector` in `namespace`, once there are exactly `count` (none terminating). */
+async function readyPods(namespace: string, selector: string, count: number, timeoutMs = 120_000): Promise<NodePod[]> {
+  return waitFor(`${count} ready pods ${selector} in ${namespace}`, timeoutMs, async () => {
+    const list = await cluster().core.listNamespacedPod({ namespace, labelSelector: selector });
+    if (list.items.some((p) => p.metadata?.deletionTimestamp)) return undefined;
+    const ready = list.items.filter((p) => p.status?.phase === "Running" && p.status.podIP && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    if (ready.length !== count || list.items.length !== count) return undefined;
+    return ready
+      .map((p) => ({ name: p.metadata?.name as string, uid: p.metadata?.uid as string, ip: p.status?.podIP as string, restarts: p.status?.containerStatuses?.[0]?.restartCount ?? 0 }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  });
+}
+
+/** Which address each holder has in `name`, as the pool's own record says. */
+async function holdings(name: string): Promise<unknown> {
+  return (await pool(name)).status?.allocations;
+}
+
+async function autoPoolOf(namespace: string, workload: string): Promise<string> {
+  return waitFor(`the auto pool of ${namespace}/${workload}`, 30_000, async () => {
+    const selector = `${LABEL.ownerNamespace}=${namespace},${LABEL.ownerName}=${workload}`;
+    const names = (await kubectlOk(["get", "sp", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(/\s+/).filter(Boolean);
+    return names.length === 1 ? names[0] : undefined;
+  });
+}
+
+describe(`a real node (${REAL_NODE}: kubelet + containerd), pinpool installed with kubectl apply -k manifests`, function () {
+  this.timeout(300_000);
+  let namespace: string;
+  let nginxPool: string;
+
+  before(async function () {
+    this.timeout(600_000);
+    // The demo's workloads would hold addresses of the seed's subnet.
+    await kubectl(["delete", "deployment", "nginx", "nginx-m", "-n", "default", "--ignore-not-found", "--wait=true"]);
+    const took = await installPinpool();
+    console.log(`      install (images imported, kubectl apply -k manifests, agent and a controller replica ready): ${(took / 1000).toFixed(1)} s`);
+    namespace = await createNamespace(cluster().core, "node");
+  });
+
+  after(async () => {
+    await kubectl(["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]);
+  });
+
+  it("replays the seed with real containers: addresses inside the auto pool, pod to pod over HTTP, the pool follows scale, overlaps refused", async () => {
+    await kubectlOk(["apply", "-f", "-"], SUBNET);
+    await kubectlOk(["create", "-n", namespace, "-f", "-"], NGINX);
+    nginxPool = await autoPoolOf(namespace, "nginx");
+    const [a, b] = await readyPods(namespace, "app=nginx", 2);
+    for (const p of [a, b]) expect(await poolHolds(nginxPool, p!.ip), `${p!.name} ${p!.ip} in ${nginxPool}`).to.equal(true);
+    // The app serves a page naming its own address: b's page, fetched by a at b's fixed address.
+    const page = await kubectlOk(["exec", "-n", namespace, a!.name, "--", "wget", "-qO-", `http://${b!.ip}/`]);
+    expect(page).to.include(b!.ip);
+
+    await kubectlOk(["delete", "po", "-n", namespace, "-l", "app=nginx", "--wait=false"]);
+    const again = await readyPods(namespace, "app=nginx", 2);
+    expect(again.map((p) => p.uid)).to.not.include(a!.uid);
+    for (const p of again) expect(await poolHolds(nginxPool, p.ip)).to.equal(true);
+
+    await kubectlOk(["scale", "-n", namespace, "deploy", "nginx", "--replicas", "3"]);
+    await readyPods(namespace, "app=nginx", 3);
+    await waitFor("the auto pool to hold 3 + 3 addresses", 30_000, async () => ((await pool(nginxPool)).status?.totalIPCount === 6 ? true : undefined));
+
+    await kubectlOk(["apply", "-f", "-"], POOL);
+    await kubectlOk(["create", "-n", namespace, "-f", "-"], NGINX_M.replaceAll("app: nginx\n", "app: nginx-m\n"));
+    for (const p of await readyPods(namespace, "app=nginx-m", 2)) expect(await poolHolds("nginx-v4-ippool", p.ip), p.ip).to.equal(true);
+    const refused = await kubectl(["apply", "-f", "-"], OVERLAPPING);
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.equal(
+      'Error from server (Forbidden): error when creating "STDIN": admission webhook "validate.pinpool.io" denied the request: SpiderIPPool "nginx-v4-ippool-2" overlaps SpiderIPPool "nginx-v4-ippool" at 10.244.120.18-10.244.120.20\n',
+    );
+  });
+
+  it("gives a restarted StatefulSet pod its address back", async () => {
+    const sts = `apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: web }
+spec:
+  replicas: 2
+  serviceName: web
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata:
+      labels: { app: web }
+      annotations: { ipam.spidernet.io/subnet: '{"ipv4":["nginx-subnet-v4"]}', ipam.spidernet.io/ippool-ip-number: "+1" }
+    spec: { terminationGracePeriodSeconds: 5, containers: [{ name: web, image: pinpool.local/httpd:1, imagePullPolicy: Never }] }
+`;
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], sts);
+    const before = await readyPods(namespace, "app=web", 2);
+    await kubectlOk(["delete", "po", "-n", namespace, "web-0", "--wait=true"]);
+    const after = await readyPods(namespace, "app=web", 2);
+    expect(after[0]!.uid).to.not.equal(before[0]!.uid);
+    expect(after.map((p) => [p.name, p.ip])).to.deep.equal(before.map((p) => [p.name, p.ip]));
+  });
+
+  it("kubelet restarted: running pods keep their containers and addresses, nothing is released", async () => {
+    const pods = await readyPods(namespace, "app=nginx", 3);
+    const held = await holdings(nginxPool);
+    await nodeAction("restart-kubelet");
+    const after = await readyPods(namespace, "app=nginx", 3);
+    expect(after).to.deep.equal(pods); // same uids, same addresses, no container restart
+    expect(await holdings(nginxPool)).to.deep.equal(held);
+  });
+
+  it("agent killed on the node during pod creation: the pods get addresses once it is back, no duplicate, no leak", async () => {
+    await kubectlOk(["scale", "-n", namespace, "deploy", "nginx", "--replicas", "6"]);
+    // A crash, not a clean stop: SIGKILL to the agent's process on the node; the kubelet restarts its container.
+    const killed = await runProcess("pkill", ["-9", "-f", "^node dist/src/agent/main.js"]);
+    expect(killed.code, "pkill found the agent's process").to.equal(0);
+    const pods = await readyPods(namespace, "app=nginx", 6, 180_000);
+    expect(new Set(pods.map((p) => p.ip)).size).to.equal(6);
+    for (const p of pods) expect(await poolHolds(nginxPool, p.ip)).to.equal(true);
+    await waitFor("the pool to hold exactly the running pods' addresses", 60_000, async () => ((await pool(nginxPool)).status?.allocatedIPCount === 6 ? true : undefined));
+  });
+
+  it("agent stopped: pod deletion still completes; the address is released once the agent and controller are back", async () => {
+    await kubectlOk(["scale", "-n", namespace, "deploy", "nginx", "--replicas", "2"]);
+    await readyPods(namespace, "app=nginx", 2);
+    await waitFor("the pool to count 2 allocated", 60_000, async () => ((await pool(nginxPool)).status?.allocatedIPCount === 2 ? true : undefined));
+    // The agent leaves the node: no pod of the DaemonSet may run there.
+    await kubectlOk(["patch", "ds", "-n", "pinpool-system", "pinpool-agent", "--type=merge", "-p", '{"spec":{"template":{"spec":{"nodeSelector":{"pinpool.io/no-such-node":"true"}}}}}']);
+    await waitFor("the agent to be gone", 60_000, async () => ((await kubectlOk(["get", "po", "-n", "pinpool-system", "-l", "app.kubernetes.io/name=pinpool-agent", "-o", "name"])).trim() === "" ? true : undefined));
+    await kubectlOk(["scale", "-n", namespace, "deploy", "nginx", "--replicas", "1"]);
+    await readyPods(namespace, "app=nginx", 1, 60_000); // the deleted pod is gone: its CNI DEL failed open
+    await kubectlOk(["patch", "ds", "-n", "pinpool-system", "pinpool-agent", "--type=json", "-p", '[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]']);
+    await kubectlOk(["rollout", "status", "-n", "pinpool-system", "ds/pinpool-agent", "--timeout=120s"]);
+    await waitFor("the controller to release the gone pod's address", 90_000, async () => ((await pool(nginxPool)).status?.allocatedIPCount === 1 ? true : undefined));
+  });
+
+  it("uninstalls as README says, leaving no pod, pool, finalizer, netns or plugin binary", async function () {
+    this.timeout(600_000);
+    const took = await uninstallPinpool([namespace]);
+    console.log(`      uninstall (workloads, pools and subnets, kubectl delete -k manifests, the plugin binary): ${(took / 1000).toFixed(1)} s`);
+    expect((await kubectl(["get", "crd", "spiderippools.spiderpool.spidernet.io"])).code).to.not.equal(0);
+    expect((await kubectl(["get", "namespace", "pinpool-system"])).code).to.not.equal(0);
+    expect((await kubectlOk(["get", "pods", "-n", namespace, "-o", "name"])).trim()).to.equal("");
+    expect(existsSync("/opt/cni/bin/pinpool")).to.equal(false);
+    expect(existsSync("/run/netns") ? readdirSync("/run/netns").filter((n) => n.startsWith("cni-")) : []).to.deep.equal([]);
+    // The CRDs are the local cluster's own: put them back for the next run.
+    await kubectlOk(["apply", "-k", "manifests/crds"]);
+    await kubectlOk(["wait", "--for", "condition=Established", "--timeout=60s", "crd", "--all"]);
+  });
+});
