@@ -2,14 +2,17 @@
 # Installs, from Debian, what the local cluster and the tests need when it is missing:
 # openssl (PKI), curl (readiness), iproute2 (network namespaces), the reference CNI plugins
 # (bridge, loopback, host-local) that the e2e tests chain with pinpool, ping for the
-# e2e connectivity checks, Prometheus and promtool (the alert-rule tests, the demo's and the
-# e2e tests' Prometheus).
+# e2e connectivity checks, gcc and a static busybox (the pause binary, and the shell and httpd
+# of the images scripts/images builds), Prometheus and promtool (the alert-rule tests, the
+# demo's and the e2e tests' Prometheus).
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+[ -x /bin/busybox ] || need+=(busybox-static)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 { [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
