@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import { unregisterWebhooks } from "./cluster/controller.js";
-import { REAL_NODE, ensureRealNode, installPinpool } from "./cluster/install.js";
+import { REAL_NODE, deleteSpiderResources, ensureRealNode, installPinpool } from "./cluster/install.js";
 import { NGINX, NGINX_M, OVERLAPPING, POOL, SUBNET } from "./seed.js";
 import { ensureCluster, kubectl, localClients, waitFor, wipeSpiderObjects } from "./cluster/local.js";
 import { stateDir } from "./cluster/process.js";
@@ -52,7 +52,7 @@ async function cleanSlate(): Promise<void> {
   await waitFor("the demo's pods to be gone", 120_000, async () => ((await kubectl(["get", "po", "-l", "app=nginx", "-o", "name"])).stdout.trim() === "" ? true : undefined));
   const installed = (await kubectl(["get", "deployment", "pinpool-controller", "-n", "pinpool-system", "-o", "name"])).code === 0;
   if (installed) {
-    await kubectl(["delete", "spiderippools,spidersubnets", "--all", "--wait=true", "--timeout=60s"]);
+    await deleteSpiderResources();
   } else {
     await unregisterWebhooks();
     await wipeSpiderObjects((await localClients()).custom);

@@ -13,6 +13,7 @@ import path from "node:path";
 import { installPinpool } from "../cluster/install.js";
 import { createNamespace, ensureCluster, kubeConfig, kubectl, kubectlOk, waitFor } from "../cluster/local.js";
 import { stateDir } from "../cluster/process.js";
+import { SUBNET } from "../seed.js";
 import * as k8s from "@kubernetes/client-node";
 
 const REPLICAS = 4;
@@ -93,12 +94,16 @@ async function main(): Promise<void> {
   const kc = kubeConfig(await ensureCluster());
   const core = kc.makeApiClient(k8s.CoreV1Api);
   await installPinpool();
-  const subnet = "bench-rollout";
-  await kubectlOk(["apply", "-f", "-"], JSON.stringify({ apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderSubnet", metadata: { name: subnet }, spec: { subnet: "10.97.0.0/16", ips: ["10.97.0.10-10.97.3.250"] } }));
+  // The node's bridge carries one IPv4 gateway (Debian's bridge plugin refuses a second), so
+  // both IPAMs hand out addresses of the seed's 10.244.0.0/16: pinpool from the seed's subnet
+  // (kept when it exists), host-local from a range outside it.
+  const subnet = "nginx-subnet-v4";
+  const existed = (await kubectl(["get", "ss", subnet])).code === 0;
+  if (!existed) await kubectlOk(["apply", "-f", "-"], SUBNET);
   const original = readFileSync(conflist, "utf8");
   const results: Result[] = [];
   try {
-    setIpam({ type: "host-local", ranges: [[{ subnet: "10.96.0.0/16" }]], dataDir: path.join(stateDir, "node/host-local") });
+    setIpam({ type: "host-local", ranges: [[{ subnet: "10.244.0.0/16", rangeStart: "10.244.250.1", rangeEnd: "10.244.250.254" }]], dataDir: path.join(stateDir, "node/host-local") });
     await new Promise((r) => setTimeout(r, 2000)); // containerd's config watcher
     results.push(await measure(core, "host-local", {}));
     writeFileSync(conflist, original);
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
     for (const n of process.argv.slice(2)) results.push(await measure(core, `pinpool, ippool-ip-number ${n}`, { ...subnetAnnotation, "ipam.spidernet.io/ippool-ip-number": n }));
   } finally {
     writeFileSync(conflist, original);
-    await kubectl(["delete", "ss", subnet, "--wait=false"]);
+    if (!existed) await kubectl(["delete", "ss", subnet, "--wait=false"]);
   }
   const floor = results[0]!;
   console.log(`\nrollout restart of ${REPLICAS} replicas, preStop sleep ${STOP_SECONDS} s, on node ${process.env.PINPOOL_REAL_NODE_NAME || "node1"} (nproc ${(await import("node:os")).availableParallelism()})`);

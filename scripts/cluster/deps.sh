@@ -13,6 +13,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v iptables >/dev/null || need+=(iptables) # the real node routes the API server's Service (node.sh)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 { [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then

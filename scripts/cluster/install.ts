@@ -4,6 +4,7 @@
  * README "Uninstall" says. Used by the demo and the e2e tests.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { CONTROLLER_NAMESPACE, LOCAL_TIMINGS, unregisterWebhooks, waitForWebhooks } from "./controller.js";
@@ -45,16 +46,28 @@ export async function installPinpool(): Promise<number> {
   await ensureRealNode();
   await stopLocalComponents();
   await run("bash", [path.join(repoRoot, "scripts/cluster/images.sh"), "import", containerdSocket], { maxBuffer: 16 << 20 });
-  await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), path.join(repoRoot, "manifests/certs")]);
+  // Made once: a renewed certificate renames the generated Secret, which changes the pod
+  // template, and on one node a new host-network replica cannot start beside the old one.
+  if (!existsSync(path.join(repoRoot, "manifests/certs/tls.crt"))) await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), path.join(repoRoot, "manifests/certs")]);
   await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
   const settings = Object.entries(LOCAL_TIMINGS).map(([k, v]) => `--from-literal=${k}=${v}`);
   await kubectlOk(["apply", "-f", "-"], (await kubectlOk(["create", "configmap", "pinpool-settings", "-n", CONTROLLER_NAMESPACE, ...settings, "--dry-run=client", "-o", "yaml"])));
+  const reinstall = (await kubectl(["get", "deployment/pinpool-controller", "-n", CONTROLLER_NAMESPACE])).code === 0;
   await kubectlOk(["apply", "-k", path.join(repoRoot, "manifests")]);
+  // The image keeps its tag when this checkout's code changes: running pods would go on with
+  // the old one. Their controllers recreate them from the new image. (Not `rollout restart`:
+  // on one node a new host-network replica could never start beside the old one.)
+  if (reinstall) await kubectlOk(["delete", "pods", "-n", CONTROLLER_NAMESPACE, "-l", "app.kubernetes.io/part-of=pinpool", "--wait=true"]);
   await kubectlOk(["rollout", "status", "-n", CONTROLLER_NAMESPACE, "daemonset/pinpool-agent", "--timeout=120s"]);
   // One node: the second replica waits for a node whose host ports are free.
   await kubectlOk(["wait", "-n", CONTROLLER_NAMESPACE, "deployment/pinpool-controller", "--for=jsonpath={.status.readyReplicas}=1", "--timeout=120s"]);
   await waitForWebhooks();
   return Date.now() - started;
+}
+
+/** Every pool, then every subnet and reserved IP, through pinpool (a subnet is refused while its ledger still lists a pool). */
+export async function deleteSpiderResources(): Promise<void> {
+  for (const kind of ["spiderippools", "spidersubnets", "spiderreservedips"]) await kubectlOk(["delete", kind, "--all", "--wait=true", "--timeout=120s"]);
 }
 
 /** README "Uninstall", step by step; resolves once nothing pinpool made is left. Returns how long it took (ms). */
@@ -64,8 +77,7 @@ export async function uninstallPinpool(workloadNamespaces: string[]): Promise<nu
   for (const ns of workloadNamespaces) {
     await waitFor(`the pods of ${ns} to be gone`, 120_000, async () => ((await kubectlOk(["get", "pods", "-n", ns, "-o", "name"])).trim() === "" ? true : undefined));
   }
-  // Pools first: a subnet is refused while its ledger still lists a pool.
-  for (const kind of ["spiderippools", "spidersubnets", "spiderreservedips"]) await kubectlOk(["delete", kind, "--all", "--wait=true", "--timeout=120s"]);
+  await deleteSpiderResources();
   await kubectlOk(["delete", "-k", path.join(repoRoot, "manifests"), "--ignore-not-found", "--wait=true", "--timeout=180s"]);
   await kubectl(["delete", "namespace", CONTROLLER_NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s"]);
   await run("rm", ["-f", "/opt/cni/bin/pinpool"]);

@@ -46,11 +46,16 @@ export function resolvedMaxSurge(spec: WorkloadShape): number {
 }
 
 /**
- * The default N when `ippool-ip-number` is absent: for a Deployment the larger of 1 and its
- * maxSurge, so a rolling update never waits for an address; +1 for a StatefulSet (Spiderpool's default).
+ * The default N when `ippool-ip-number` is absent. For a rolling Deployment: its maxSurge plus
+ * its replicas. A pod keeps its address until its containers have stopped (preStop, grace
+ * period), so during a rollout every old pod may still hold one while replicas + maxSurge new
+ * pods start; with less, new pods fail their sandbox and the kubelet's backoff stretches a
+ * 2.5 s rollout to minutes (npm run bench:rollout). Recreate and StatefulSets (whose pods keep
+ * their ordinal's address and are replaced only once gone): +1, Spiderpool's default.
  */
 export function defaultIPNumber(kind: WorkloadRef["kind"], spec: WorkloadShape): IPNumber {
-  return { flexible: true, count: kind === "Deployment" ? Math.max(1, resolvedMaxSurge(spec)) : 1 };
+  const rolling = kind === "Deployment" && spec.strategy?.type !== "Recreate";
+  return { flexible: true, count: rolling ? Math.max(1, resolvedMaxSurge(spec) + (spec.replicas ?? 1)) : 1 };
 }
 
 export function poolSize(ipNumber: IPNumber, replicas: number): number {

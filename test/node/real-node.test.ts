@@ -115,6 +115,40 @@ spec:
     expect(after.map((p) => [p.name, p.ip])).to.deep.equal(before.map((p) => [p.name, p.ip]));
   });
 
+  it("a rollout restart whose old pods take seconds to stop never waits for an address with the default pool size", async () => {
+    // Old pods keep their addresses through preStop; the default pool (replicas + maxSurge
+    // more) covers every one of them still stopping while the new ones start.
+    const yaml = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: slow-stop }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: slow-stop } }
+  template:
+    metadata:
+      labels: { app: slow-stop }
+      annotations: { ipam.spidernet.io/subnet: '{"ipv4":["nginx-subnet-v4"]}' }
+    spec:
+      terminationGracePeriodSeconds: 30
+      containers:
+        - name: web
+          image: pinpool.local/httpd:1
+          imagePullPolicy: Never
+          readinessProbe: { httpGet: { path: /, port: 80 }, periodSeconds: 1 }
+          lifecycle: { preStop: { exec: { command: [sleep, "4"] } } }
+`;
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], yaml);
+    await kubectlOk(["rollout", "status", "-n", namespace, "deployment/slow-stop", "--timeout=120s"]);
+    const size = (await pool(await autoPoolOf(namespace, "slow-stop"))).status?.totalIPCount;
+    expect(size, "3 replicas + maxSurge 1 + 3 still stopping").to.equal(7);
+    await kubectlOk(["rollout", "restart", "-n", namespace, "deployment/slow-stop"]);
+    await kubectlOk(["rollout", "status", "-n", namespace, "deployment/slow-stop", "--timeout=120s"]);
+    await readyPods(namespace, "app=slow-stop", 3);
+    const failures = await cluster().core.listNamespacedEvent({ namespace, fieldSelector: "reason=FailedCreatePodSandBox" });
+    expect(failures.items.map((e) => e.message)).to.deep.equal([]);
+    await kubectlOk(["delete", "deployment", "-n", namespace, "slow-stop", "--wait=true"]);
+  });
+
   it("kubelet restarted: running pods keep their containers and addresses, nothing is released", async () => {
     const pods = await readyPods(namespace, "app=nginx", 3);
     const held = await holdings(nginxPool);

@@ -83,7 +83,11 @@ describe("reservation/plan", () => {
     expect(resolvedMaxSurge({ replicas: 2, strategy: { rollingUpdate: { maxSurge: "50%" } } })).to.equal(1);
     expect(resolvedMaxSurge({ replicas: 2, strategy: { rollingUpdate: { maxSurge: 4 } } })).to.equal(4);
     expect(resolvedMaxSurge({ replicas: 9, strategy: { type: "Recreate" } })).to.equal(0);
-    expect(defaultIPNumber("Deployment", { replicas: 20 })).to.deep.equal({ flexible: true, count: 5 });
+    // Every old pod may still be stopping while replicas + maxSurge new ones start.
+    expect(defaultIPNumber("Deployment", { replicas: 20 })).to.deep.equal({ flexible: true, count: 25 });
+    expect(defaultIPNumber("Deployment", { replicas: 4, strategy: { rollingUpdate: { maxSurge: 0 } } })).to.deep.equal({ flexible: true, count: 4 });
+    expect(defaultIPNumber("Deployment", { replicas: 0 })).to.deep.equal({ flexible: true, count: 1 });
+    expect(defaultIPNumber("StatefulSet", { replicas: 3 })).to.deep.equal({ flexible: true, count: 1 });
     expect(defaultIPNumber("Deployment", { replicas: 2, strategy: { type: "Recreate" } })).to.deep.equal({ flexible: true, count: 1 });
   });
 
