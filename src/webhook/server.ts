@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { TLSSocket } from "node:tls";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import type { WebhookMetrics } from "../metrics/webhook.js";
 import { type AdmissionRequest, AdmissionFormatError, buildAdmissionReview, parseAdmissionReview } from "./admission.js";
@@ -54,12 +54,24 @@ async function loadTls(certDir: string, clientCAFile?: string): Promise<{ cert: 
  * TLS on, the TLS handshake must have verified a client certificate against the CA, and
  * its common name must be one of `names` (when any are given).
  */
-export function refuseCaller(socket: TLSSocket, names: readonly string[]): string | undefined {
-  if (!socket.authorized) {
+/** What refuseCaller reads of a TLS socket. */
+export interface CallerSocket {
+  authorized: boolean;
+  authorizationError?: Error;
+  getPeerCertificate(): PeerCertificate;
+}
+
+export function refuseCaller(socket: CallerSocket, names: readonly string[]): string | undefined {
+  const certificate = socket.getPeerCertificate();
+  // A resumed TLS session of a caller that sent no certificate reads as authorized (OpenSSL
+  // keeps the verify result, X509_V_OK, of a handshake that verified nothing): no
+  // certificate is no certificate, whatever `authorized` says.
+  const presented = certificate !== null && typeof certificate === "object" && Object.keys(certificate).length > 0;
+  if (!socket.authorized || !presented) {
     const why = socket.authorizationError ? String(socket.authorizationError) : "no client certificate";
     return `a client certificate signed by the API server's webhook client CA is required (${why})`;
   }
-  const cn = socket.getPeerCertificate().subject?.CN;
+  const cn = certificate.subject?.CN;
   const name = Array.isArray(cn) ? cn.join(",") : cn;
   if (names.length > 0 && !names.includes(name ?? "")) return `client certificate CN ${JSON.stringify(name)} is not one of ${names.join(", ")}`;
   return undefined;

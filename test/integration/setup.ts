@@ -42,6 +42,9 @@ export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
     this.timeout(30 * 60_000); // a cold control-plane build happens here when the cache is empty
     const kubeconfigPath = await ensureCluster();
+    // The demo's workloads (namespace default) would have their pools reserved again by the
+    // sweep after the wipe below, taking the addresses the tests expect.
+    await kubectl(["delete", "deployments,statefulsets", "--all", "-n", "default", "--wait=true"]);
     // An install the demo or the real-node tests left would fight this run's controller for the Lease.
     await kubectl(["delete", "deployment/pinpool-controller", "daemonset/pinpool-agent", "-n", CONTROLLER_NAMESPACE, "--ignore-not-found", "--wait=true"]);
     await unregisterWebhooks(); // left behind by a run that did not finish
