@@ -23,7 +23,7 @@ NAT_CHAIN=PINPOOL-LOCAL-SVC
 KUBERNETES_SERVICE_IP=10.0.0.1
 # Host state the kubelet or the bridge plugin change; restored by `down`.
 SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward)
-HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/pinpool /opt/cni /opt/cni/bin/pinpool)
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/pinpool /run/containerd /opt/cni /opt/cni/bin/pinpool /opt/containerd)
 log() { echo "[node $(date +%H:%M:%S)] $*" >&2; }
 kubectl_() { "$(testbin)/kubectl" --kubeconfig="$KUBECONFIG_PATH" "$@"; }
 
