@@ -13,6 +13,7 @@ import path from "node:path";
 import { installPinpool } from "../cluster/install.js";
 import { createNamespace, ensureCluster, kubeConfig, kubectl, kubectlOk, waitFor } from "../cluster/local.js";
 import { stateDir } from "../cluster/process.js";
+import { slowStopDeployment } from "../cluster/workloads.js";
 import { SUBNET } from "../seed.js";
 import * as k8s from "@kubernetes/client-node";
 
@@ -31,32 +32,6 @@ function setIpam(ipam: Record<string, unknown>): void {
   writeFileSync(conflist, JSON.stringify(conf));
 }
 
-const deployment = (name: string, annotations: Record<string, string>): string =>
-  JSON.stringify({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name },
-    spec: {
-      replicas: REPLICAS,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name }, annotations },
-        spec: {
-          terminationGracePeriodSeconds: 30,
-          containers: [
-            {
-              name: "web",
-              image: "pinpool.local/httpd:1",
-              imagePullPolicy: "Never",
-              readinessProbe: { httpGet: { path: "/", port: 80 }, periodSeconds: 1 },
-              lifecycle: { preStop: { exec: { command: ["sleep", String(STOP_SECONDS)] } } },
-            },
-          ],
-        },
-      },
-    },
-  });
-
 interface Result {
   label: string;
   poolSize: string;
@@ -73,7 +48,7 @@ async function sandboxFailures(core: k8s.CoreV1Api, namespace: string): Promise<
 async function measure(core: k8s.CoreV1Api, label: string, annotations: Record<string, string>): Promise<Result> {
   const namespace = await createNamespace(core, "rollout");
   const name = "web";
-  await kubectlOk(["apply", "-n", namespace, "-f", "-"], deployment(name, annotations));
+  await kubectlOk(["apply", "-n", namespace, "-f", "-"], slowStopDeployment({ name, replicas: REPLICAS, stopSeconds: STOP_SECONDS, annotations }));
   await kubectlOk(["rollout", "status", "-n", namespace, `deployment/${name}`, "--timeout=180s"]);
   const pool = annotations["ipam.spidernet.io/subnet"]
     ? (await kubectlOk(["get", "sp", "-l", `ipam.spidernet.io/owner-application-namespace=${namespace}`, "-o", "jsonpath={.items[0].status.totalIPCount}"])).trim()

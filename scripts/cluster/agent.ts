@@ -1,6 +1,5 @@
 /** Builds the CNI plugin and runs pinpool-agent for the local cluster's simulated node. */
 import { execFile } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -32,18 +31,6 @@ function healthy(socket: string): Promise<boolean> {
 export interface LocalAgent extends Component {
   socket: string;
   metricsPort: number;
-}
-
-/** Runs the node simulator as its own process on `node`, using the agent at `socket`. */
-export async function startLocalNode(kubeconfigPath: string, node: string, socket: string): Promise<Component> {
-  const readyFile = path.join(stateDir, "run", "node-sim.ready");
-  await rm(readyFile, { force: true });
-  return startComponent(
-    "pinpool-node-sim",
-    "scripts/cluster/node-sim-main.ts",
-    { KUBECONFIG: kubeconfigPath, PINPOOL_NODE_NAME: node, PINPOOL_AGENT_SOCKET: socket, PINPOOL_CNI_PATH: `/usr/lib/cni:${cniBinDir}`, PINPOOL_READY_FILE: readyFile },
-    async (pid) => (await readFile(readyFile, "utf8").catch(() => "")) === String(pid),
-  );
 }
 
 export async function startLocalAgent(kubeconfigPath: string, node: string, metricsPort = LOCAL_PORTS.agentMetrics, env: Record<string, string> = {}): Promise<LocalAgent> {

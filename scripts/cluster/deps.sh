@@ -11,8 +11,10 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
-command -v gcc >/dev/null || need+=(gcc libc6-dev)
-[ -x /bin/busybox ] || need+=(busybox-static)
+command -v gcc >/dev/null || need+=(gcc)
+dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev) # the static pause binary
+# Debian's plain busybox is dynamically linked and cannot run alone in an image.
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 command -v iptables >/dev/null || need+=(iptables) # the real node routes the API server's Service (node.sh)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 { [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || need+=(prometheus)

@@ -18,9 +18,9 @@ export const REAL_NODE = process.env.PINPOOL_REAL_NODE_NAME || "node1";
 const nodeScript = path.join(repoRoot, "scripts/cluster/node.sh");
 const containerdSocket = path.join(stateDir, "node/containerd/containerd.sock");
 
-/** Starts the real node unless it runs, and lets the scheduler use it (the integration tests cordon it). */
+/** Starts the cluster with the real node and its scheduler unless they run, and lets the scheduler use the node (the integration tests cordon it). */
 export async function ensureRealNode(): Promise<void> {
-  await run("bash", [nodeScript, "up"], { maxBuffer: 16 << 20, env: { ...process.env, PINPOOL_NODE: "real" } });
+  await run("bash", [path.join(repoRoot, "scripts/cluster/up.sh")], { maxBuffer: 16 << 20, env: { ...process.env, PINPOOL_NODE: "real" } });
   await kubectlOk(["uncordon", REAL_NODE]);
 }
 
@@ -31,7 +31,7 @@ export async function nodeAction(action: "stop-kubelet" | "start-kubelet" | "res
 
 /** The pinpool processes the tests run on the host (scripts/cluster/controller.ts, agent.ts) would fight an install for the Lease. */
 async function stopLocalComponents(): Promise<void> {
-  await run("bash", ["-c", `for c in pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim; do f="${stateDir}/pids/$c.pid"; [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; true`]);
+  await run("bash", ["-c", `for c in pinpool-controller pinpool-controller-2 pinpool-agent; do f="${stateDir}/pids/$c.pid"; [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; true`]);
   await unregisterWebhooks();
 }
 

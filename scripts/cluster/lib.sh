@@ -21,7 +21,7 @@ REAL_NODE="${PINPOOL_REAL_NODE_NAME:-node1}"
 if [ -z "${PINPOOL_NODE:-}" ]; then
   if [ "$(id -u)" = 0 ]; then PINPOOL_NODE=real; else PINPOOL_NODE=none; fi
 fi
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet pinpool-controller pinpool-controller-2 pinpool-agent pinpool-node-sim prometheus)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet pinpool-controller pinpool-controller-2 pinpool-agent prometheus)
 
 testbin() { pinpool_testbin_dir; }
 
@@ -41,4 +41,50 @@ print_logs() {
     echo "----- last lines of $STATE_DIR/logs/$c.log" >&2
     tail -n 40 "$STATE_DIR/logs/$c.log" >&2
   done
+}
+
+log() { echo "[${LOG_PREFIX:-cluster} $(date +%H:%M:%S)] $*" >&2; }
+
+# Starts `command` in the background as component `name` (log in logs/<name>.log, pid in pids/<name>.pid).
+start_component() { # name command args...
+  local name=$1
+  shift
+  mkdir -p "$STATE_DIR/logs" "$STATE_DIR/pids"
+  setsid nohup "$@" >"$STATE_DIR/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE_DIR/pids/$name.pid"
+}
+
+# Stops component `name` (TERM, then KILL after 5 s) and forgets its pid.
+stop_component() { # name
+  local pid
+  pid=$(pid_of "$1" || true)
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE_DIR/pids/$1.pid"
+}
+
+# Waits until `command` succeeds while component `what` runs; prints the logs and exits 1 otherwise.
+wait_for() { # component seconds command...
+  local what=$1 seconds=$2
+  shift 2
+  for _ in $(seq $((seconds * 2))); do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ -z "$(pid_of "$what")" ]; then
+      log "$what exited before it was ready"
+      print_logs
+      exit 1
+    fi
+    sleep 0.5
+  done
+  log "$what did not become ready within ${seconds}s"
+  print_logs
+  exit 1
+}
+
+# The scheduler, which places pods on the real node (the simulated nodes bind their own).
+start_scheduler() {
+  start_component kube-scheduler "$(testbin)/kube-scheduler" --kubeconfig="$KUBECONFIG_PATH" --leader-elect=false --secure-port=0
 }

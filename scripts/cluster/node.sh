@@ -22,24 +22,32 @@ BRIDGE=pinpool0
 NAT_CHAIN=PINPOOL-LOCAL-SVC
 KUBERNETES_SERVICE_IP=10.0.0.1
 # Host state the kubelet or the bridge plugin change; restored by `down`.
-SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward)
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
 HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/pinpool /run/containerd /opt/cni /opt/cni/bin/pinpool /opt/containerd)
-log() { echo "[node $(date +%H:%M:%S)] $*" >&2; }
+LOG_PREFIX=node
 kubectl_() { "$(testbin)/kubectl" --kubeconfig="$KUBECONFIG_PATH" "$@"; }
+
+candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -vx '(none)' || true; }
 
 # Debian's containerd 1.6 and runc, unpacked (dpkg-deb -x) into the cache, keyed by version.
 runtime_dir() {
-  local c r dir
-  c=$(apt-cache policy containerd | sed -n 's/^ *Candidate: //p')
-  r=$(apt-cache policy runc | sed -n 's/^ *Candidate: //p')
-  [ -n "$c" ] && [ -n "$r" ] || { apt-get update -qq >&2; c=$(apt-cache policy containerd | sed -n 's/^ *Candidate: //p'); r=$(apt-cache policy runc | sed -n 's/^ *Candidate: //p'); }
+  local c r dir tmp
+  c=$(candidate containerd)
+  r=$(candidate runc)
+  [ -n "$c" ] && [ -n "$r" ] || { apt-get update -qq >&2; c=$(candidate containerd); r=$(candidate runc); }
+  [ -n "$c" ] && [ -n "$r" ] || { log "apt knows no containerd or runc package; a real node needs Debian's (or PINPOOL_NODE=none)"; exit 1; }
   dir="$PINPOOL_CACHE/node/debian-containerd-${c//[:~+]/_}-runc-${r//[:~+]/_}"
   if [ ! -f "$dir/.complete" ]; then
     log "unpacking Debian containerd $c and runc $r into $dir"
-    local tmp
     tmp=$(mktemp -d)
     chmod 755 "$tmp" # apt fetches as _apt
-    (cd "$tmp" && apt-get download -qq "containerd=$c" "runc=$r" >&2)
+    # Stale package lists name versions the mirror no longer has: refresh once and ask again.
+    if ! (cd "$tmp" && apt-get download -qq "containerd=$c" "runc=$r" >&2); then
+      apt-get update -qq >&2
+      rm -rf "$tmp"
+      runtime_dir
+      return
+    fi
     rm -rf "$dir" && mkdir -p "$dir"
     for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$dir"; done
     rm -rf "$tmp"
@@ -50,22 +58,6 @@ runtime_dir() {
 
 node_ip() { ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}'; }
 
-start_bg() { # name command...
-  local name=$1
-  shift
-  mkdir -p "$STATE_DIR/logs" "$STATE_DIR/pids"
-  setsid nohup "$@" >"$STATE_DIR/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE_DIR/pids/$name.pid"
-}
-
-wait_until() { # what seconds command...
-  local what=$1 seconds=$2
-  shift 2
-  for _ in $(seq $((seconds * 4))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
-  log "$what not ready within ${seconds}s; last log lines:"
-  for c in containerd kubelet; do [ -f "$STATE_DIR/logs/$c.log" ] && tail -n 30 "$STATE_DIR/logs/$c.log" >&2; done
-  return 1
-}
 
 write_configs() {
   local rt=$1 ip=$2
@@ -83,7 +75,7 @@ state = "$NODE_DIR/containerd/run"
 [ttrpc]
   address = "$SOCK.ttrpc"
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10.2"
+  sandbox_image = "$PAUSE_IMAGE"
   tolerate_missing_hugepages_controller = true
   disable_hugetlb_controller = true
   # This VM lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj.
@@ -145,20 +137,33 @@ current-context: local
 YAML
 }
 
-start_kubelet() {
-  start_bg kubelet "$(bash "$cluster_dir/build.sh" node)/kubelet" --config "$NODE_DIR/kubelet.yaml" \
-    --kubeconfig "$NODE_DIR/kubelet.kubeconfig" --hostname-override "$REAL_NODE" --node-ip "$(node_ip)" \
-    --root-dir "$NODE_DIR/kubelet" --cert-dir "$NODE_DIR/kubelet/pki" --v=1
-  wait_until "kubelet" 60 kubectl_ wait --for condition=Ready --timeout=1s "node/$REAL_NODE"
+# The kubelet answers its health check and has renewed its node's Lease since `since` (epoch
+# seconds). The Node's Ready condition alone proves nothing here: without the node-lifecycle
+# controller it stays True after the kubelet stops.
+kubelet_ready() { # since
+  curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null 2>&1 || return 1
+  local renewed
+  renewed=$(kubectl_ get lease -n kube-node-lease "$REAL_NODE" -o jsonpath='{.spec.renewTime}' 2>/dev/null) || return 1
+  [ -n "$renewed" ] && [ "$(date -d "$renewed" +%s)" -ge "$1" ]
 }
 
-stop_kubelet() {
-  local pid
-  pid=$(pid_of kubelet || true)
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+start_kubelet() {
+  [ -z "$(pid_of kubelet)" ] || return 0
+  local bin since
+  bin=$(bash "$cluster_dir/build.sh" node)
+  since=$(date +%s)
+  start_component kubelet "$bin/kubelet" --config "$NODE_DIR/kubelet.yaml" \
+    --kubeconfig "$NODE_DIR/kubelet.kubeconfig" --hostname-override "$REAL_NODE" --node-ip "$(node_ip)" \
+    --root-dir "$NODE_DIR/kubelet" --cert-dir "$NODE_DIR/kubelet/pki" --v=1
+  wait_for kubelet 60 kubelet_ready "$since"
+  wait_for kubelet 30 kubectl_ wait --for condition=Ready --timeout=1s "node/$REAL_NODE"
+}
+
+# Another kubelet on this machine would share its fixed paths and ports with ours.
+foreign_kubelet() {
+  local mine
+  mine=$(pid_of kubelet || true)
+  pgrep -x kubelet | grep -vx "${mine:-none}" >/dev/null
 }
 
 up() {
@@ -166,17 +171,27 @@ up() {
   if [ -n "$(pid_of containerd)" ] && [ -n "$(pid_of kubelet)" ] && kubectl_ wait --for condition=Ready --timeout=1s "node/$REAL_NODE" >/dev/null 2>&1; then
     return 0
   fi
+  if foreign_kubelet; then log "another kubelet runs on this machine; stop it first (or PINPOOL_NODE=none)"; exit 1; fi
   local rt started ip
   started=$(date +%s)
   rt=$(runtime_dir)
   ip=$(node_ip)
   [ -n "$ip" ] || { log "no global IPv4 address on this machine: the kubelet needs a non-loopback --node-ip"; exit 1; }
   mkdir -p "$NODE_DIR"
-  for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$NODE_DIR/sysctl.saved"
-  for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] || echo "$p"; done >"$NODE_DIR/paths.created"
+  echo "$rt" >"$NODE_DIR/runtime"
+  # What the host was like before the first `up`: a second `up` must not record what the
+  # first one changed.
+  if [ ! -f "$NODE_DIR/sysctl.saved" ]; then
+    for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$NODE_DIR/sysctl.saved"
+    for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] || echo "$p"; done >"$NODE_DIR/paths.created"
+    ls /run/netns 2>/dev/null | grep '^cni-' >"$NODE_DIR/netns.before" || true
+  fi
   write_configs "$rt" "$ip"
-  start_bg containerd env PATH="$rt/usr/bin:$rt/usr/sbin:$PATH" "$rt/usr/bin/containerd" --config "$NODE_DIR/containerd/config.toml"
-  wait_until containerd 30 test -S "$SOCK"
+  if [ -z "$(pid_of containerd)" ]; then
+    rm -f "$SOCK"
+    start_component containerd env PATH="$rt/usr/bin:$rt/usr/sbin:$PATH" "$rt/usr/bin/containerd" --config "$NODE_DIR/containerd/config.toml"
+  fi
+  wait_for containerd 30 test -S "$SOCK"
   bash "$cluster_dir/images.sh" import "$SOCK" >/dev/null
   # Without kube-proxy no ClusterIP answers; host-network pods (pinpool's controller and
   # agent) reach the API server through the `kubernetes` Service, so route that one.
@@ -209,37 +224,36 @@ drain_pods() {
 down() {
   [ -d "$NODE_DIR" ] || return 0
   local rt
-  rt=$(runtime_dir)
+  rt=$(cat "$NODE_DIR/runtime" 2>/dev/null || true) # never fetch anything on the way down
   if [ -n "$(pid_of kubelet)" ] && apiserver_ready; then drain_pods; fi
-  stop_kubelet
+  stop_component kubelet
   kubectl_ delete node "$REAL_NODE" --wait=false >/dev/null 2>&1 || true
   kubectl_ delete clusterrolebinding "pinpool-local-node-$REAL_NODE" >/dev/null 2>&1 || true
-  if [ -S "$SOCK" ]; then
+  if [ -S "$SOCK" ] && [ -x "$rt/usr/bin/ctr" ]; then
     local ctr_=("$rt/usr/bin/ctr" --address "$SOCK" -n k8s.io)
     for t in $("${ctr_[@]}" tasks ls -q 2>/dev/null); do "${ctr_[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
     sleep 0.5
     for t in $("${ctr_[@]}" tasks ls -q 2>/dev/null); do "${ctr_[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
   fi
-  local pid
-  pid=$(pid_of containerd || true)
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  stop_component containerd
   # Shims and containers outlive containerd.
   pkill -9 -f "containerd-shim-runc-v2 .*-address $SOCK" 2>/dev/null || true
   # Mounts under the node's folders (overlay rootfs, shm, secret tmpfs, the rshared root dir), deepest first.
   awk -v d="$NODE_DIR" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  for n in /run/netns/cni-*; do [ -e "$n" ] && { umount "$n" 2>/dev/null || true; rm -f "$n"; }; done
+  # Sandboxes' network namespaces (containerd names them cni-<id>) that were not there before.
+  for n in /run/netns/cni-*; do
+    [ -e "$n" ] && ! grep -qx "$(basename "$n")" "$NODE_DIR/netns.before" 2>/dev/null || continue
+    umount "$n" 2>/dev/null || true
+    rm -f "$n"
+  done
   ip link del "$BRIDGE" 2>/dev/null || true
-  find /sys/fs/cgroup/*/kubepods -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  # cgroup v1 (one hierarchy per controller) and v2 (one tree).
+  find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -depth -type d -exec rmdir {} \; 2>/dev/null || true
   iptables -t nat -D OUTPUT -j "$NAT_CHAIN" 2>/dev/null || true
   iptables -t nat -F "$NAT_CHAIN" 2>/dev/null || true
   iptables -t nat -X "$NAT_CHAIN" 2>/dev/null || true
   [ -f "$NODE_DIR/sysctl.saved" ] && while read -r kv; do sysctl -qw "$kv" >/dev/null || true; done <"$NODE_DIR/sysctl.saved"
   [ -f "$NODE_DIR/paths.created" ] && while read -r p; do [ -n "$p" ] && rm -rf "$p"; done <"$NODE_DIR/paths.created"
-  rm -f /var/lib/kubelet/device-plugins/kubelet.sock
   rm -rf "$NODE_DIR"
   rm -f "$STATE_DIR/pids/containerd.pid" "$STATE_DIR/pids/kubelet.pid"
 }
@@ -247,8 +261,8 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  stop-kubelet) stop_kubelet ;;
+  stop-kubelet) stop_component kubelet ;;
   start-kubelet) start_kubelet ;;
-  restart-kubelet) stop_kubelet && start_kubelet ;;
+  restart-kubelet) stop_component kubelet && start_kubelet ;;
   *) echo "usage: node.sh up|down|stop-kubelet|start-kubelet|restart-kubelet" >&2; exit 2 ;;
 esac

@@ -8,7 +8,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [ -n "$(pid_of kube-apiserver)" ] && [ -n "$(pid_of etcd)" ] && [ -n "$(pid_of kube-controller-manager)" ] && apiserver_ready; then
   # Already running: only bring the CRDs up to date with this checkout (and the real node up).
   "$(testbin)/kubectl" --kubeconfig="$KUBECONFIG_PATH" apply -k "$repo_root/manifests/crds" >/dev/null
-  if [ "$PINPOOL_NODE" = real ]; then bash "$cluster_dir/node.sh" up; fi
+  if [ "$PINPOOL_NODE" = real ]; then
+    [ -n "$(pid_of kube-scheduler)" ] || start_scheduler
+    bash "$cluster_dir/node.sh" up
+  fi
   echo "$KUBECONFIG_PATH"
   exit 0
 fi
@@ -20,7 +23,6 @@ bin=$(bash "$cluster_dir/build.sh")
 started=$(date +%s)
 mkdir -p "$STATE_DIR"/{pki,logs,pids}
 chmod 700 "$STATE_DIR"
-log() { echo "[cluster $(date +%H:%M:%S)] $*" >&2; }
 
 # --- PKI: a CA, the API server's serving cert (IP SAN 127.0.0.1: Go does not fall back to
 # the CN), an admin client cert in system:masters, and the service-account key pair.
@@ -81,28 +83,10 @@ plugins:
     configuration: { apiVersion: apiserver.config.k8s.io/v1, kind: WebhookAdmissionConfiguration, kubeConfigFile: "$STATE_DIR/webhook-client.kubeconfig" }
 YAML
 
-start() { # name args...
+start() { # name args...: a binary of the control plane
   local name=$1
   shift
-  setsid nohup "$bin/$name" "$@" >"$STATE_DIR/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE_DIR/pids/$name.pid"
-}
-
-wait_for() { # component seconds command...
-  local what=$1 seconds=$2
-  shift 2
-  for _ in $(seq $((seconds * 2))); do
-    "$@" && return 0
-    if [ -z "$(pid_of "$what")" ]; then
-      log "$what exited before it was ready"
-      print_logs
-      exit 1
-    fi
-    sleep 0.5
-  done
-  log "$what did not become ready within ${seconds}s"
-  print_logs
-  exit 1
+  start_component "$name" "$bin/$name" "$@"
 }
 
 rm -rf "$ETCD_DATA_DIR"
@@ -140,7 +124,7 @@ kubectl_ wait --for condition=Established --timeout=60s crd --all >/dev/null
 if [ "$PINPOOL_NODE" = real ]; then
   # The scheduler places pods on the real node; the simulated nodes bind only pods that
   # name them (schedulerName pinpool-node-sim), so the two never race for a pod.
-  start kube-scheduler --kubeconfig="$KUBECONFIG_PATH" --leader-elect=false --secure-port=0
+  start_scheduler
   bash "$cluster_dir/node.sh" up
 fi
 log "control plane ready in $(($(date +%s) - started))s; logs in $STATE_DIR/logs"

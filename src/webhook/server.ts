@@ -49,17 +49,18 @@ async function loadTls(certDir: string, clientCAFile?: string): Promise<{ cert: 
   return { cert, key, ...(ca ? { ca } : {}) };
 }
 
-/**
- * Why the caller may not have a review answered, or undefined when it may: with mutual
- * TLS on, the TLS handshake must have verified a client certificate against the CA, and
- * its common name must be one of `names` (when any are given).
- */
 /** What refuseCaller reads of a TLS socket. */
 export interface CallerSocket {
   authorized: boolean;
   authorizationError?: Error;
   getPeerCertificate(): PeerCertificate;
 }
+
+/**
+ * Why the caller may not have a review answered, or undefined when it may: with mutual
+ * TLS on, the TLS handshake must have verified a client certificate against the CA, and
+ * its common name must be one of `names` (when any are given).
+ */
 
 export function refuseCaller(socket: CallerSocket, names: readonly string[]): string | undefined {
   const certificate = socket.getPeerCertificate();
