@@ -9,7 +9,6 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { CONTROLLER_NAMESPACE, LOCAL_TIMINGS, unregisterWebhooks, waitForWebhooks } from "./controller.js";
 import { kubectl, kubectlOk, repoRoot, waitFor } from "./local.js";
-import { SIMULATED_NODE_LABEL } from "./node-sim.js";
 import { stateDir } from "./process.js";
 
 const run = promisify(execFile);
@@ -23,9 +22,11 @@ const containerdSocket = path.join(stateDir, "node/containerd/containerd.sock");
 export async function ensureRealNode(): Promise<void> {
   await run("bash", [path.join(repoRoot, "scripts/cluster/up.sh")], { maxBuffer: 16 << 20, env: { ...process.env, PINPOOL_NODE: "real" } });
   await kubectlOk(["uncordon", REAL_NODE]);
-  // The Nodes the simulators of earlier tests registered have no kubelet: the agent
-  // DaemonSet would put a pod on each that never runs nor goes (pod GC removes them with their node).
-  await kubectlOk(["delete", "nodes", "-l", `${SIMULATED_NODE_LABEL}=true`, "--wait=true"]);
+  // Every other Node of the local cluster is a simulated one an earlier test registered, with
+  // no kubelet: the agent DaemonSet would put a pod on each that never runs nor goes (pod GC
+  // removes them with their node).
+  const others = (await kubectlOk(["get", "nodes", "-o", "name"])).split("\n").filter((n) => n.trim() !== "" && n.trim() !== `node/${REAL_NODE}`);
+  if (others.length > 0) await kubectlOk(["delete", ...others, "--wait=true"]);
 }
 
 /** Runs node.sh's fault helpers: stop-kubelet, start-kubelet, restart-kubelet. */

@@ -32,9 +32,6 @@ export interface NodeSimOptions {
   ipam?: Record<string, unknown>;
 }
 
-/** The label of every Node a simulator registers. */
-export const SIMULATED_NODE_LABEL = "pinpool.io/simulated";
-
 /** A pod label that makes the simulators bind the pod to one node. */
 export const TEST_NODE_LABEL = "pinpool.io/test-node";
 
@@ -140,7 +137,7 @@ export class NodeSimulator {
   }
 
   private async registerNode(): Promise<void> {
-    const body: k8s.V1Node = { metadata: { name: this.o.node, labels: { "kubernetes.io/hostname": this.o.node, [SIMULATED_NODE_LABEL]: "true" } } };
+    const body: k8s.V1Node = { metadata: { name: this.o.node, labels: { "kubernetes.io/hostname": this.o.node, "pinpool.io/simulated": "true" } } };
     try {
       await this.core.createNode({ body });
     } catch (e) {
