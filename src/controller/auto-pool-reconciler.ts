@@ -91,8 +91,9 @@ export class AutoPoolReconciler {
    */
   async reserveMissingPools(workload: WorkloadObject, kind: WorkloadRef["kind"], s: Snapshot): Promise<void> {
     const ref = { kind, namespace: workload.metadata?.namespace as string, name: workload.metadata?.name as string };
-    // Only workloads pinpool's webhook reserved for (not those of namespaces it skips).
-    if (workload.metadata?.deletionTimestamp || !workload.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved]) return;
+    // Only workloads pinpool's webhook reserved for (not those of namespaces it skips), and
+    // not one that is going: its own deletion, or its namespace's, released the pool.
+    if (workload.metadata?.deletionTimestamp || s.terminatingNamespaces.has(ref.namespace) || !workload.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved]) return;
     let plan: ReservationPlan | undefined;
     try {
       plan = planReservation(ref, workload.spec?.template?.metadata?.annotations, workload.spec ?? {});
