@@ -201,7 +201,8 @@ export class Ipam {
   async del(req: CniRequest): Promise<void> {
     const { namespace, name } = req.pod;
     await this.endpoints.settled(namespace, name); // the endpoint a pending ADD write is recording
-    const endpoint = await this.readEndpoint(namespace, name);
+    // From what this agent stored while the pod (per the node's cache) is the one it stored it for.
+    const endpoint = await this.endpoints.lookup(namespace, name, this.caches?.pod(namespace, name)?.metadata?.uid);
     const current = endpoint?.status?.current;
     // A newer sandbox of the same pod owns the addresses now: this DEL is for an old one.
     if (current?.containerID && current.containerID !== req.containerID) return;
@@ -234,7 +235,7 @@ export class Ipam {
       if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
     }
     if (!endpoint) return;
-    this.endpoints.forget(namespace, name, req.containerID, req.ifName); // after the answer, like the ADD's write
+    this.endpoints.forget(namespace, name, req.containerID, req.ifName, endpoint); // after the answer, like the ADD's write
   }
 
   async check(req: CniRequest): Promise<void> {
