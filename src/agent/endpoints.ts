@@ -12,10 +12,19 @@
  * endpoint as last stored is remembered, so DEL and the delete after it need no read.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { API_VERSION, type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, VERSION } from "../api/types.js";
+import { API_VERSION, type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
+import { type Family, formatAddress } from "../ip/address.js";
+import { parseCidr } from "../ip/cidr.js";
 import { DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
 import { isConflict, isNotFound, orUndefined } from "../k8s/errors.js";
 import { KeyedMutex } from "../k8s/keyed-mutex.js";
+
+/** An address an ADD claimed: its family, the pool (as written) and the address. */
+export interface Claimed {
+  family: Family;
+  pool: SpiderIPPool;
+  address: bigint;
+}
 
 export interface EndpointRecord {
   namespace: string;
@@ -184,4 +193,17 @@ export class EndpointWriter {
       DEFAULT_CAS,
     );
   }
+}
+
+/** The endpoint entry of one interface: its addresses, pools and gateways. */
+export function endpointIP(ifName: string, claimed: Claimed[]): EndpointIP {
+  const ip: EndpointIP = { interface: ifName };
+  for (const c of claimed) {
+    const prefix = parseCidr(c.pool.spec.subnet).prefix;
+    const key = c.family === 4 ? "ipv4" : "ipv6";
+    ip[key] = `${formatAddress(c.family, c.address)}/${prefix}`;
+    ip[`${key}Pool`] = c.pool.metadata.name;
+    if (c.pool.spec.gateway) ip[`${key}Gateway`] = c.pool.spec.gateway;
+  }
+  return ip;
 }

@@ -25,7 +25,7 @@ import { nameList } from "../api/verdict.js";
 import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, decideClaim } from "./claim.js";
-import { EndpointWriter } from "./endpoints.js";
+import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
 
@@ -40,12 +40,6 @@ export interface IpamDeps {
   log?: { error(o: object, m: string): void };
   /** See EndpointWriterOptions.delayMs (tests only). */
   endpointDelayMs?: number;
-}
-
-interface Claimed {
-  family: Family;
-  pool: SpiderIPPool;
-  address: bigint;
 }
 
 export class Ipam {
@@ -251,17 +245,4 @@ export class Ipam {
   async status(): Promise<void> {
     await this.core.getAPIResources();
   }
-}
-
-/** The endpoint entry of one interface: its addresses, pools and gateways. */
-function endpointIP(ifName: string, claimed: Claimed[]): EndpointIP {
-  const ip: EndpointIP = { interface: ifName };
-  for (const c of claimed) {
-    const prefix = parseCidr(c.pool.spec.subnet).prefix;
-    const key = c.family === 4 ? "ipv4" : "ipv6";
-    ip[key] = `${formatAddress(c.family, c.address)}/${prefix}`;
-    ip[`${key}Pool`] = c.pool.metadata.name;
-    if (c.pool.spec.gateway) ip[`${key}Gateway`] = c.pool.spec.gateway;
-  }
-  return ip;
 }
