@@ -168,7 +168,9 @@ async function main(): Promise<void> {
   let agent = await startLocalAgent(kubeconfig, idleNode);
   const ns = await createNamespace(core, "bench");
   const poolName = `bench-${ns}`;
-  const subnetName = `bench1000-${ns}`;
+  // One subnet per bench node, kept across runs (apply is idempotent): a subnet per run would
+  // overlap the last run's, which its finalizer keeps until its pools are reclaimed.
+  const subnetName = `bench1000-${NODE}`;
   try {
     await kubectlOk(["apply", "-f", "-"], `{"apiVersion":"${GROUP}/${VERSION}","kind":"SpiderIPPool","metadata":{"name":"${poolName}"},"spec":{"subnet":"10.98.0.0/16","ips":["10.98.0.1-10.98.7.254"]}}`);
     await core.createNode({ body: { metadata: { name: idleNode } } }).catch(() => undefined);
@@ -259,6 +261,8 @@ async function main(): Promise<void> {
     console.log(`  ratio pinpool/host-local: ${(pinpool.seconds / hostLocal.seconds).toFixed(2)}x; pinpool's own CPU (controller + agent): ${pinpool.cpuSeconds.toFixed(1)} s, ${pinpool.cpuSeconds.toFixed(1)} ms per pod`);
   } finally {
     await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    // The latency pods' node has no kubelet: they go only when forced (else the namespace stays Terminating).
+    await core.deleteCollectionNamespacedPod({ namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
     await agent.stop();
     await controller.stop();
     await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name: poolName }).catch(() => undefined);

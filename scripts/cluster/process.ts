@@ -20,7 +20,10 @@ export interface Component {
  * answers for this very child (`ready` gets its pid and may throw to give up).
  */
 export function startComponent(name: string, entry: string, env: Record<string, string>, ready: (pid: number) => Promise<boolean>): Promise<Component> {
-  return startProcess(name, process.execPath, ["--import", "tsx", path.join(repoRoot, entry)], env, ready);
+  // PINPOOL_CPU_PROF_DIR: profile the components (a .cpuprofile each, written at a clean exit);
+  // node refuses --cpu-prof in NODE_OPTIONS, so it goes on the command line.
+  const profile = process.env.PINPOOL_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PINPOOL_CPU_PROF_DIR}`] : [];
+  return startProcess(name, process.execPath, [...profile, "--import", "tsx", path.join(repoRoot, entry)], env, ready);
 }
 
 /** Like startComponent, for any program (Prometheus, say); down.sh stops it by the same pid file. */

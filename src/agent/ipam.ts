@@ -25,7 +25,7 @@ import { nameList } from "../api/verdict.js";
 import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, decideClaim } from "./claim.js";
-import { EndpointWriter } from "./endpoints.js";
+import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
 
@@ -40,12 +40,6 @@ export interface IpamDeps {
   log?: { error(o: object, m: string): void };
   /** See EndpointWriterOptions.delayMs (tests only). */
   endpointDelayMs?: number;
-}
-
-interface Claimed {
-  family: Family;
-  pool: SpiderIPPool;
-  address: bigint;
 }
 
 export class Ipam {
@@ -201,7 +195,8 @@ export class Ipam {
   async del(req: CniRequest): Promise<void> {
     const { namespace, name } = req.pod;
     await this.endpoints.settled(namespace, name); // the endpoint a pending ADD write is recording
-    const endpoint = await this.readEndpoint(namespace, name);
+    // From what this agent stored while the pod (per the node's cache) is the one it stored it for.
+    const endpoint = await this.endpoints.lookup(namespace, name, this.caches?.pod(namespace, name)?.metadata?.uid);
     const current = endpoint?.status?.current;
     // A newer sandbox of the same pod owns the addresses now: this DEL is for an old one.
     if (current?.containerID && current.containerID !== req.containerID) return;
@@ -234,7 +229,7 @@ export class Ipam {
       if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
     }
     if (!endpoint) return;
-    this.endpoints.forget(namespace, name, req.containerID, req.ifName); // after the answer, like the ADD's write
+    this.endpoints.forget(namespace, name, req.containerID, req.ifName, endpoint); // after the answer, like the ADD's write
   }
 
   async check(req: CniRequest): Promise<void> {
@@ -250,17 +245,4 @@ export class Ipam {
   async status(): Promise<void> {
     await this.core.getAPIResources();
   }
-}
-
-/** The endpoint entry of one interface: its addresses, pools and gateways. */
-function endpointIP(ifName: string, claimed: Claimed[]): EndpointIP {
-  const ip: EndpointIP = { interface: ifName };
-  for (const c of claimed) {
-    const prefix = parseCidr(c.pool.spec.subnet).prefix;
-    const key = c.family === 4 ? "ipv4" : "ipv6";
-    ip[key] = `${formatAddress(c.family, c.address)}/${prefix}`;
-    ip[`${key}Pool`] = c.pool.metadata.name;
-    if (c.pool.spec.gateway) ip[`${key}Gateway`] = c.pool.spec.gateway;
-  }
-  return ip;
 }

@@ -49,12 +49,18 @@ export function countsStale(status: Partial<Counts> | undefined, counts: Counts)
   return status?.totalIPCount !== counts.totalIPCount || status?.allocatedIPCount !== counts.allocatedIPCount;
 }
 
-/** Rewrites a pool's counts when they are stale. */
-export async function refreshPoolCounts(pools: PoolClient, name: string, cas: CasOptions = DEFAULT_CAS): Promise<void> {
+/**
+ * Rewrites a pool's counts when they are stale. `known`: the pool as its writer just got it
+ * back, for the first attempt instead of a read (if it changed since, the write is a 409
+ * and the next attempt reads).
+ */
+export async function refreshPoolCounts(pools: PoolClient, name: string, cas: CasOptions = DEFAULT_CAS, known?: SpiderIPPool): Promise<void> {
+  let first = known;
   await compareAndSwap(
     `SpiderIPPool "${name}" status`,
     async () => {
-      const pool = await pools.get(name);
+      const pool = first ?? (await pools.get(name));
+      first = undefined;
       if (!pool) return;
       const counts = poolCounts(pool);
       if (countsStale(pool.status, counts)) await pools.replaceStatus({ ...pool, status: { ...pool.status, ...counts } });

@@ -14,6 +14,7 @@ import { apiMessage, isConflict } from "../k8s/errors.js";
 import { PoolClient } from "../k8s/resources.js";
 import { type ReservedIPs, skippedWarnings } from "./reserved-ips.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
+import type { SpiderIPPool } from "../api/types.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
 import type { LedgerStores, SubnetState } from "./ledger-store.js";
@@ -47,38 +48,50 @@ export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: 
     });
     if (!outcome.verdict.allowed) return outcome.verdict;
     if (dryRun || !subnet || !outcome.addresses) continue;
-    const denial = await ensurePool(plan, pool, subnet, outcome.addresses, pools);
-    if (denial) return denial;
+    const ensured = await ensurePool(plan, pool, pools, { subnet, addresses: outcome.addresses, absent: !existing });
+    if ("verdict" in ensured) return ensured.verdict;
+    let counted: SpiderIPPool | undefined = ensured.stored;
     if (mayShrink && outcome.addresses.size > BigInt(pool.size)) {
       const warning = await shrink(plan, pool, deps.stores, pools);
       if (warning) warnings.push(warning);
+      counted = undefined; // changed since: read it
     }
-    await refreshPoolCounts(pools, pool.name);
+    await refreshPoolCounts(pools, pool.name, undefined, counted);
   }
   return allow(undefined, warnings);
 }
 
-/** Creates the auto pool with `addresses`, or grows an existing one to them. */
-async function ensurePool(plan: ReservationPlan, pool: PoolPlan, subnet: SubnetState, addresses: RangeSet, pools: PoolClient): Promise<Verdict | undefined> {
+/**
+ * Creates the auto pool with `addresses`, or grows an existing one to them; resolves to the
+ * pool as stored, or a denial. `absent`: the pool did not exist a moment ago, so the first
+ * attempt creates without reading (a create cannot land on a stale view: it is a 409 when
+ * the pool exists, and the next attempt reads).
+ */
+async function ensurePool(
+  plan: ReservationPlan,
+  pool: PoolPlan,
+  pools: PoolClient,
+  { subnet, addresses, absent }: { subnet: SubnetState; addresses: RangeSet; absent: boolean },
+): Promise<{ verdict: Verdict } | { stored: SpiderIPPool }> {
+  let skipRead = absent;
   return compareAndSwap(`SpiderIPPool "${pool.name}"`, async () => {
-    const existing = await pools.get(pool.name);
+    const existing = skipRead ? undefined : await pools.get(pool.name);
+    skipRead = false;
     if (!existing) {
       try {
-        await pools.create(autoPoolObject(plan.workload, pool, plan.reclaim, { object: subnet.subnet, spec: subnet.spec }, addresses));
+        return { stored: await pools.create(autoPoolObject(plan.workload, pool, plan.reclaim, { object: subnet.subnet, spec: subnet.spec }, addresses)) };
       } catch (e) {
         // Another admission of the same workload created it first: read it and go round again.
         if (isConflict(e)) throw e;
         throw new Error(`creating SpiderIPPool "${pool.name}" failed: ${apiMessage(e)}`, { cause: e });
       }
-      return undefined;
     }
     if (!ownedBy(existing, plan.workload)) {
-      return deny(`SpiderIPPool "${pool.name}" already exists and is not reserved for ${plan.workload.kind} ${plan.workload.namespace}/${plan.workload.name}; rename or delete it`, 409);
+      return { verdict: deny(`SpiderIPPool "${pool.name}" already exists and is not reserved for ${plan.workload.kind} ${plan.workload.namespace}/${plan.workload.name}; rename or delete it`, 409) };
     }
     const current = parseIPList(pool.family, existing.spec.ips, `SpiderIPPool "${pool.name}" spec.ips`);
-    if (current.containsSet(addresses)) return undefined;
-    await pools.replace({ ...existing, spec: { ...existing.spec, ips: current.union(addresses).toStrings() } });
-    return undefined;
+    if (current.containsSet(addresses)) return { stored: existing };
+    return { stored: await pools.replace({ ...existing, spec: { ...existing.spec, ips: current.union(addresses).toStrings() } }) };
   });
 }
 
