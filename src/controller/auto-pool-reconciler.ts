@@ -4,7 +4,6 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { parsedOrUndefined } from "../api/address-spec.js";
-import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { holderGone } from "../api/holders.js";
 import { LABEL } from "../api/labels.js";
 import type { WorkloadObject, WorkloadRef } from "../api/names.js";
@@ -13,9 +12,8 @@ import { AllocationRecord } from "../ip/allocation-record.js";
 import { orUndefined } from "../k8s/errors.js";
 import { PoolClient, readWorkload } from "../k8s/resources.js";
 import { autoPoolOwner } from "../reservation/auto-pool.js";
-import { type ReservationPlan, planReservation } from "../reservation/plan.js";
 import { type ReserveDeps, reserve } from "../reservation/reserve.js";
-import { ADOPTED_ANNOTATION, decideAutoPool } from "./auto-pools.js";
+import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "./auto-pools.js";
 import { unlessRaced } from "./effects.js";
 import type { Sightings } from "./grace.js";
 import type { Snapshot } from "./snapshot.js";
@@ -91,22 +89,8 @@ export class AutoPoolReconciler {
    */
   async reserveMissingPools(workload: WorkloadObject, kind: WorkloadRef["kind"], s: Snapshot): Promise<void> {
     const ref = { kind, namespace: workload.metadata?.namespace as string, name: workload.metadata?.name as string };
-    // Only workloads pinpool's webhook reserved for (not those of namespaces it skips), and
-    // not one that is going: its own deletion, or its namespace's, released the pool.
-    if (workload.metadata?.deletionTimestamp || s.terminatingNamespaces.has(ref.namespace) || !workload.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved]) return;
-    let plan: ReservationPlan | undefined;
-    try {
-      plan = planReservation(ref, workload.spec?.template?.metadata?.annotations, workload.spec ?? {});
-    } catch (e) {
-      if (e instanceof AnnotationError) return; // the webhook refuses it; nothing to reserve
-      throw e;
-    }
-    // Only pools the template names: a workload reserved under older names keeps them until
-    // its next update (which names, and reserves, the new ones).
-    if (!plan || workload.spec?.template?.metadata?.annotations?.[ANNOTATION.reserved] !== plan.annotation) return;
-    const stored = new Set(s.pools.map((p) => p.metadata.name));
-    const missing = plan.pools.filter((p) => !stored.has(p.name)).map((p) => p.name);
-    if (missing.length === 0) return;
+    const { plan, missing } = missingPools(workload, kind, s);
+    if (!plan || missing.length === 0) return;
     const verdict = await reserve(plan, this.d, false, { shrink: true });
     if (!verdict.allowed) throw new Error(`reserving ${missing.join(", ")} again for ${kind} ${ref.namespace}/${ref.name} failed: ${verdict.message}`);
     this.d.done("reserve_missing_pool", { pools: missing.join(","), workload: `${ref.namespace}/${ref.name}` }, `reserved again for ${kind} ${ref.namespace}/${ref.name}`);

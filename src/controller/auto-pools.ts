@@ -10,7 +10,7 @@
  * the grace period, or while its pods still hold addresses, finds its pool and re-adopts it.
  */
 import { parseAddressSpec } from "../api/address-spec.js";
-import { AnnotationError, parseReclaim, reservedPoolNames } from "../api/annotations.js";
+import { ANNOTATION, AnnotationError, parseReclaim, reservedPoolNames } from "../api/annotations.js";
 import { LABEL } from "../api/labels.js";
 import type { WorkloadObject, WorkloadRef } from "../api/names.js";
 import type { SpiderIPPool } from "../api/types.js";
@@ -96,4 +96,31 @@ export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload:
   const free = size - BigInt(pool.status?.allocatedIPCount ?? 0);
   if (size === target || (size > target && free <= 0n)) return { kind: "none" };
   return { kind: "resize", plan: planned.plan, from: size, to: planned.pool.size };
+}
+
+/**
+ * The pools a live workload's template names that are not stored (deleted, say, while the
+ * workload was re-created), with the plan that reserves them again. None for a workload
+ * pinpool's webhook never reserved for (namespaces it skips), one whose annotations it
+ * refuses, one reserved under older names (kept until its next update), or one that is
+ * going: its own deletion, or its namespace's, released the pools.
+ */
+export function missingPools(
+  workload: WorkloadObject,
+  kind: WorkloadRef["kind"],
+  s: { pools: readonly SpiderIPPool[]; terminatingNamespaces: ReadonlySet<string> },
+): { plan?: ReservationPlan; missing: string[] } {
+  const ref = { kind, namespace: workload.metadata?.namespace as string, name: workload.metadata?.name as string };
+  const annotations = workload.spec?.template?.metadata?.annotations;
+  if (workload.metadata?.deletionTimestamp || s.terminatingNamespaces.has(ref.namespace) || !annotations?.[ANNOTATION.reserved]) return { missing: [] };
+  let plan: ReservationPlan | undefined;
+  try {
+    plan = planReservation(ref, annotations, workload.spec ?? {});
+  } catch (e) {
+    if (e instanceof AnnotationError) return { missing: [] };
+    throw e;
+  }
+  if (!plan || annotations[ANNOTATION.reserved] !== plan.annotation) return { missing: [] };
+  const stored = new Set(s.pools.map((p) => p.metadata.name));
+  return { plan, missing: plan.pools.filter((p) => !stored.has(p.name)).map((p) => p.name) };
 }

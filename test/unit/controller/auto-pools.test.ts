@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { ADOPTED_ANNOTATION, decideAutoPool } from "../../../src/controller/auto-pools.js";
+import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "../../../src/controller/auto-pools.js";
+import { ANNOTATION } from "../../../src/api/annotations.js";
+import { planReservation } from "../../../src/reservation/plan.js";
 import { autoPoolOwner } from "../../../src/reservation/auto-pool.js";
 import type { WorkloadObject } from "../../../src/api/names.js";
 import { LABEL } from "../../../src/api/labels.js";
@@ -117,5 +119,29 @@ describe("controller/auto-pools decideAutoPool", () => {
     deleting.metadata.deletionTimestamp = new Date(created).toISOString();
     expect(decideAutoPool(deleting, owner, undefined, created + 3_600_000, 60_000)).to.deep.equal({ kind: "none" });
     expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 4, "+x"), created, 60_000)).to.deep.equal({ kind: "none" });
+  });
+});
+
+describe("controller/missingPools (the sweep reserves a live workload's deleted pool again)", () => {
+  const annotations = { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": "+3" };
+  const reserved = planReservation(owner, annotations, { replicas: 2 })?.annotation as string;
+  const live = (extra: Partial<WorkloadObject["metadata"]> = {}): WorkloadObject => ({
+    metadata: { uid: "d1", namespace: "default", name: "nginx", ...extra },
+    spec: { replicas: 2, template: { metadata: { annotations: { ...annotations, [ANNOTATION.reserved]: reserved } } } },
+  });
+  const none = { pools: [], terminatingNamespaces: new Set<string>() };
+
+  it("names the pool a live workload's template names when it is not stored", () => {
+    expect(missingPools(live(), "Deployment", none).missing).to.deep.equal([name]);
+    expect(missingPools(live(), "Deployment", { ...none, pools: [pool()] }).missing).to.deep.equal([]);
+  });
+
+  it("names none for a workload that is going, or whose namespace is (its pools were released with it)", () => {
+    expect(missingPools(live({ deletionTimestamp: new Date() }), "Deployment", none).missing).to.deep.equal([]);
+    expect(missingPools(live(), "Deployment", { ...none, terminatingNamespaces: new Set(["default"]) }).missing).to.deep.equal([]);
+  });
+
+  it("names none for a workload the webhook never reserved for", () => {
+    expect(missingPools({ ...live(), spec: { replicas: 2, template: { metadata: { annotations } } } }, "Deployment", none).missing).to.deep.equal([]);
   });
 });
