@@ -39,19 +39,16 @@ export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: 
   const pools = new PoolClient(deps.custom);
   const warnings: string[] = skippedWarnings(known);
   for (const pool of plan.pools) {
-    let subnet: SubnetState | undefined;
-    const existing = await pools.get(pool.name);
-    const stored = existing && parsedOrUndefined(existing.spec)?.addresses;
-    const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
-      subnet = state;
-      return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state, deleting: !!state.subnet.metadata.deletionTimestamp }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
-    });
-    if (!outcome.verdict.allowed) return outcome.verdict;
-    if (dryRun || !subnet || !outcome.addresses) continue;
-    const ensured = await ensurePool(plan, pool, pools, { subnet, addresses: outcome.addresses, absent: !existing });
-    if ("verdict" in ensured) return ensured.verdict;
-    let counted: SpiderIPPool | undefined = ensured.stored;
-    if (mayShrink && outcome.addresses.size > BigInt(pool.size)) {
+    // The pool is written only from the copy read before its claim: if it changed since (a
+    // shrink, say, whose release could otherwise land after this grow and leave the pool
+    // outside its claim), the write is a 409 and the whole step runs again, claim included.
+    const step = await compareAndSwap(`SpiderIPPool "${pool.name}" reservation`, () => claimAndEnsure(plan, pool, deps, { pools, reserved }, dryRun));
+    if ("verdict" in step) {
+      if (!step.verdict.allowed) return step.verdict;
+      continue;
+    }
+    let counted: SpiderIPPool | undefined = step.stored;
+    if (mayShrink && step.claimed.size > BigInt(pool.size)) {
       const warning = await shrink(plan, pool, deps.stores, pools);
       if (warning) warnings.push(warning);
       counted = undefined; // changed since: read it
@@ -62,37 +59,55 @@ export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: 
 }
 
 /**
- * Creates the auto pool with `addresses`, or grows an existing one to them; resolves to the
- * pool as stored, or a denial. `absent`: the pool did not exist a moment ago, so the first
- * attempt creates without reading (a create cannot land on a stale view: it is a 409 when
- * the pool exists, and the next attempt reads).
+ * One attempt at one pool: reads it, claims its addresses in the subnet's ledger, then
+ * creates the pool or grows it from that very copy. Resolves to the claim and the pool as
+ * stored, or to a verdict (a denial; or, on a dry run or with nothing to claim, an allow).
+ */
+async function claimAndEnsure(
+  plan: ReservationPlan,
+  pool: PoolPlan,
+  deps: ReserveDeps,
+  { pools, reserved }: { pools: PoolClient; reserved: Awaited<ReturnType<ReservedIPs["read"]>>["sets"] },
+  dryRun: boolean,
+): Promise<{ verdict: Verdict } | { claimed: RangeSet; stored: SpiderIPPool }> {
+  let subnet: SubnetState | undefined;
+  const existing = await pools.get(pool.name);
+  const stored = existing && parsedOrUndefined(existing.spec)?.addresses;
+  const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
+    subnet = state;
+    return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state, deleting: !!state.subnet.metadata.deletionTimestamp }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
+  });
+  if (!outcome.verdict.allowed || dryRun || !subnet || !outcome.addresses) return { verdict: outcome.verdict };
+  const ensured = await ensurePool(plan, pool, pools, { subnet, addresses: outcome.addresses, existing });
+  return "verdict" in ensured ? ensured : { claimed: outcome.addresses, stored: ensured.stored };
+}
+
+/**
+ * Creates the auto pool with `addresses`, or grows `existing` (the copy read before the
+ * claim) to them; resolves to the pool as stored, or a denial. A 409 (the pool was created
+ * or changed since that read) is thrown for the caller to claim again.
  */
 async function ensurePool(
   plan: ReservationPlan,
   pool: PoolPlan,
   pools: PoolClient,
-  { subnet, addresses, absent }: { subnet: SubnetState; addresses: RangeSet; absent: boolean },
+  { subnet, addresses, existing }: { subnet: SubnetState; addresses: RangeSet; existing: SpiderIPPool | undefined },
 ): Promise<{ verdict: Verdict } | { stored: SpiderIPPool }> {
-  let skipRead = absent;
-  return compareAndSwap(`SpiderIPPool "${pool.name}"`, async () => {
-    const existing = skipRead ? undefined : await pools.get(pool.name);
-    skipRead = false;
-    if (!existing) {
-      try {
-        return { stored: await pools.create(autoPoolObject(plan.workload, pool, plan.reclaim, { object: subnet.subnet, spec: subnet.spec }, addresses)) };
-      } catch (e) {
-        // Another admission of the same workload created it first: read it and go round again.
-        if (isConflict(e)) throw e;
-        throw new Error(`creating SpiderIPPool "${pool.name}" failed: ${apiMessage(e)}`, { cause: e });
-      }
+  if (!existing) {
+    try {
+      return { stored: await pools.create(autoPoolObject(plan.workload, pool, plan.reclaim, { object: subnet.subnet, spec: subnet.spec }, addresses)) };
+    } catch (e) {
+      // Another admission of the same workload created it first: claim again from its copy.
+      if (isConflict(e)) throw e;
+      throw new Error(`creating SpiderIPPool "${pool.name}" failed: ${apiMessage(e)}`, { cause: e });
     }
-    if (!ownedBy(existing, plan.workload)) {
-      return { verdict: deny(`SpiderIPPool "${pool.name}" already exists and is not reserved for ${plan.workload.kind} ${plan.workload.namespace}/${plan.workload.name}; rename or delete it`, 409) };
-    }
-    const current = parseIPList(pool.family, existing.spec.ips, `SpiderIPPool "${pool.name}" spec.ips`);
-    if (current.containsSet(addresses)) return { stored: existing };
-    return { stored: await pools.replace({ ...existing, spec: { ...existing.spec, ips: current.union(addresses).toStrings() } }) };
-  });
+  }
+  if (!ownedBy(existing, plan.workload)) {
+    return { verdict: deny(`SpiderIPPool "${pool.name}" already exists and is not reserved for ${plan.workload.kind} ${plan.workload.namespace}/${plan.workload.name}; rename or delete it`, 409) };
+  }
+  const current = parseIPList(pool.family, existing.spec.ips, `SpiderIPPool "${pool.name}" spec.ips`);
+  if (current.containsSet(addresses)) return { stored: existing };
+  return { stored: await pools.replace({ ...existing, spec: { ...existing.spec, ips: current.union(addresses).toStrings() } }) };
 }
 
 /**
