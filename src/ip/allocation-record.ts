@@ -58,17 +58,23 @@ export class AllocationRecord {
   static decode(family: Family, stored: AllocationsStatus | undefined, field = "status.allocations"): AllocationRecord {
     const record = new AllocationRecord(family);
     if (!stored) return record;
-    const addresses = [...parseIPList(family, stored.ips, `${field}.ips`).addresses()];
+    const allocated = parseIPList(family, stored.ips, `${field}.ips`);
     const holders = stored.holders ?? [];
-    if (!Array.isArray(holders) || addresses.length !== holders.length) {
+    if (!Array.isArray(holders)) {
+      throw new AddressError(`${field}.holders`, holders, `expected a list with one holder for each address in ${field}.ips`);
+    }
+    // Sized by arithmetic before a single address is enumerated: the holders list is bounded
+    // by the object's size, the ranges are not (one stored "fd00::-fd00::ffff:ffff:ffff:ffff"
+    // is 2^64 addresses, and enumerating them hangs the agent or the controller).
+    if (allocated.size !== BigInt(holders.length)) {
       throw new AddressError(
-        `${field}.holders`,
-        holders,
-        `${addresses.length} addresses in ${field}.ips need exactly ${addresses.length} holders, one each`,
+        `${field}.ips`,
+        stored.ips,
+        `holds ${allocated.size} addresses, but ${field}.holders lists ${holders.length}; allowed: exactly one holder per address, so exactly ${holders.length} addresses`,
       );
     }
-    addresses.forEach((address, i) => {
-      const m = /^(\d+):(.*)$/.exec(holders[i] ?? "");
+    [...allocated.addresses()].forEach((address, i) => {
+      const m = /^(\d+):(.*)$/s.exec(holders[i] ?? ""); // s: a suffix may hold any character encode() wrote
       const prefix = m ? stored.prefixes?.[Number(m[1])] : undefined;
       if (!m || prefix === undefined) {
         throw new AddressError(

@@ -1,6 +1,7 @@
 import { expect } from "chai";
-import { parseAddress } from "../../../src/ip/address.js";
-import { AddressTakenError, AllocationRecord } from "../../../src/ip/allocation-record.js";
+import fc from "fast-check";
+import { maxAddress, parseAddress } from "../../../src/ip/address.js";
+import { AddressTakenError, AllocationRecord, type AllocationsStatus } from "../../../src/ip/allocation-record.js";
 
 const ip = (text: string): bigint => parseAddress(text).value;
 
@@ -41,13 +42,67 @@ describe("ip/AllocationRecord", () => {
 
   it("rejects a stored record whose addresses and holders do not pair up, naming the field", () => {
     expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.1-10.0.0.3"], holders: ["0:a", "0:b"] })).to.throw(
-      'invalid status.allocations.holders ["0:a","0:b"]: 3 addresses in status.allocations.ips need exactly 3 holders, one each',
+      'invalid status.allocations.ips ["10.0.0.1-10.0.0.3"]: holds 3 addresses, but status.allocations.holders lists 2; allowed: exactly one holder per address, so exactly 2 addresses',
+    );
+    expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.1"], holders: "0:a" as unknown as string[] })).to.throw(
+      'invalid status.allocations.holders "0:a": expected a list with one holder for each address in status.allocations.ips',
     );
     expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.x"], holders: ["0:a"] })).to.throw(
       'invalid status.allocations.ips[0] "10.0.0.x"',
     );
     expect(() => AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.1"], holders: ["1:a"] })).to.throw(
       'invalid status.allocations.holders[0] "1:a": expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"',
+    );
+  });
+
+  it("refuses a stored range far larger than its holders list without enumerating it", () => {
+    // 2^64 addresses: enumerated, this never returns (it hung agents and the controller).
+    expect(() =>
+      AllocationRecord.decode(6, { prefixes: ["ns/web/"], ips: ["fd00::-fd00::ffff:ffff:ffff:ffff"], holders: ["0:0"] }, 'SpiderIPPool "p" status.allocations'),
+    ).to.throw(
+      'invalid SpiderIPPool "p" status.allocations.ips ["fd00::-fd00::ffff:ffff:ffff:ffff"]: holds 18446744073709551616 addresses, but SpiderIPPool "p" status.allocations.holders lists 1; allowed: exactly one holder per address, so exactly 1 addresses',
+    );
+    // The whole IPv6 space beside a few exact entries, and the whole IPv4 space with none.
+    expect(() => AllocationRecord.decode(6, { prefixes: ["ns/"], ips: ["fd00::1", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], holders: ["0:a", "0:b"] })).to.throw(
+      /holds 340282366920938463463374607431768211456 addresses, but status\.allocations\.holders lists 2;/,
+    );
+    expect(() => AllocationRecord.decode(4, { prefixes: [], ips: ["0.0.0.0-255.255.255.255"], holders: [] })).to.throw(
+      /holds 4294967296 addresses, but status\.allocations\.holders lists 0;/,
+    );
+  });
+
+  it("decodes a stored range that matches its holders, one address each", () => {
+    const back = AllocationRecord.decode(6, { prefixes: ["ns/web/"], ips: ["fd00::ffff:ffff:ffff:fffe-fd00:0:0:1::1"], holders: ["0:0", "0:1", "0:2", "0:3"] });
+    expect([...back.holders()]).to.deep.equal(["ns/web/0", "ns/web/1", "ns/web/2", "ns/web/3"]);
+    expect(back.holderOf(ip("fd00:0:0:1::"))).to.equal("ns/web/2");
+  });
+
+  it("decode(encode(record)) is the record, for any holders and addresses (property)", () => {
+    const family = fc.constantFrom(4 as const, 6 as const);
+    // Keys as encode() splits them: "/" and "-" cut prefixes; any other character, a newline
+    // included, stays in a suffix.
+    const key = fc.string({ unit: fc.constantFrom("a", "z", "0", "9", "-", "/", ".", "\n", ":", "é"), minLength: 1, maxLength: 12 });
+    const scenario = family.chain((f) =>
+      fc.record({
+        family: fc.constant(f),
+        entries: fc.array(fc.tuple(fc.bigInt({ min: 0n, max: maxAddress(f) }), key), { maxLength: 40 }),
+        // A dense block too, so adjacent addresses merge into stored ranges.
+        block: fc.tuple(fc.bigInt({ min: 0n, max: maxAddress(f) - 16n }), fc.integer({ min: 0, max: 16 }), key),
+      }),
+    );
+    fc.assert(
+      fc.property(scenario, ({ family: f, entries, block: [base, length, blockKey] }) => {
+        const r = new AllocationRecord(f);
+        const held = new Map<bigint, string>();
+        for (let i = 0; i < length; i++) held.set(base + BigInt(i), `${blockKey}${i % 3}`);
+        for (const [address, k] of entries) if (!held.has(address)) held.set(address, k);
+        for (const [address, k] of held) r.allocate(address, k);
+        const encoded = r.encode();
+        const back = AllocationRecord.decode(f, JSON.parse(JSON.stringify(encoded)) as AllocationsStatus);
+        expect(back.count).to.equal(held.size);
+        for (const [address, k] of held) expect(back.holderOf(address)).to.equal(k);
+        expect(back.encode()).to.deep.equal(encoded);
+      }),
     );
   });
 
