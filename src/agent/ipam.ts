@@ -8,7 +8,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
-import { holderKey, ordinalKept } from "../api/holders.js";
+import { holderKey, ordinalKept, statefulSetMember } from "../api/holders.js";
 import { type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
@@ -208,7 +208,7 @@ export class Ipam {
     const others = current?.ips.filter((i) => i.interface !== req.ifName) ?? [];
     if (endpoint && current) {
       const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
-      sts = setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined;
+      sts = setName ? statefulSetMember(setName, name) : undefined;
       holder = holderKey(namespace, name, sts);
       const stillUsed = new Set(poolsOf(others));
       pools = poolsOf(current.ips.filter((i) => i.interface === req.ifName)).filter((p) => !stillUsed.has(p));

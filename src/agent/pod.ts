@@ -3,7 +3,7 @@
  * ordinal, or the pod itself) and what a pool's affinity can match. Pure.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { holderKey } from "../api/holders.js";
+import { holderKey, statefulSetMember } from "../api/holders.js";
 import { APP_LABEL } from "../api/labels.js";
 import type { LabelSelector, SpiderIPPool } from "../api/types.js";
 
@@ -28,8 +28,7 @@ export function podFacts(pod: k8s.V1Pod, node: string): PodFacts {
   let statefulSet: PodFacts["statefulSet"];
   let top: { kind: string; name: string } | undefined;
   if (owner?.kind === "StatefulSet") {
-    const ordinal = Number(name.slice(owner.name.length + 1));
-    if (name.startsWith(`${owner.name}-`) && Number.isInteger(ordinal)) statefulSet = { name: owner.name, ordinal };
+    statefulSet = statefulSetMember(owner.name, name); // a misnamed pod is a plain pod, never another's ordinal
     top = { kind: "StatefulSet", name: owner.name };
   } else if (owner?.kind === "ReplicaSet") {
     // A ReplicaSet of a Deployment is named <deployment>-<pod-template-hash>.

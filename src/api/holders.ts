@@ -7,20 +7,45 @@ import type * as k8s from "@kubernetes/client-node";
 
 export type ParsedHolder = { namespace: string; pod: string } | { namespace: string; statefulSet: string; ordinal: number; pod: string };
 
+/** A pod of a StatefulSet, by the set's name and the pod's ordinal in it. */
+export interface StatefulSetMember {
+  name: string;
+  ordinal: number;
+}
+
+/** An ordinal as the StatefulSet controller writes it: decimal, no sign, no leading zero. */
+const ORDINAL = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * `pod` as a member of StatefulSet `set`: only when its name is exactly `<set>-<ordinal>`,
+ * the ordinal written as the StatefulSet controller writes it and at most
+ * Number.MAX_SAFE_INTEGER. Anything else is undefined: not an ordinal of that set, so a
+ * plain pod. Strict because the ordinal picks the address: read with Number(), a pod named
+ * `web-00`, `web-1e0`, `web- 1` or `web-0x1` would be ordinal 0 or 1 and take live
+ * `web-0`'s or `web-1`'s address. The one rule for pods (agent), stored endpoints (agent,
+ * controller) and stored holder keys (parseHolder).
+ */
+export function statefulSetMember(set: string, pod: string): StatefulSetMember | undefined {
+  if (set === "" || !pod.startsWith(`${set}-`)) return undefined;
+  const text = pod.slice(set.length + 1);
+  if (!ORDINAL.test(text)) return undefined;
+  const ordinal = Number(text);
+  return Number.isSafeInteger(ordinal) ? { name: set, ordinal } : undefined;
+}
+
 /** The holder key of a pod: its StatefulSet ordinal when it has one. */
-export function holderKey(namespace: string, pod: string, statefulSet?: { name: string; ordinal: number }): string {
+export function holderKey(namespace: string, pod: string, statefulSet?: StatefulSetMember): string {
   return statefulSet ? `${namespace}/${statefulSet.name}/${statefulSet.ordinal}` : `${namespace}/${pod}`;
 }
 
-/** `namespace/pod` or `namespace/statefulset/ordinal`; undefined for any other text. */
+/** `namespace/pod` or `namespace/statefulset/ordinal` (the ordinal as statefulSetMember reads it); undefined for any other text. */
 export function parseHolder(holder: string): ParsedHolder | undefined {
   const parts = holder.split("/");
   if (parts.length === 2 && parts[0] && parts[1]) return { namespace: parts[0], pod: parts[1] };
-  const ordinal = Number(parts[2]);
-  if (parts.length === 3 && parts[0] && parts[1] && Number.isInteger(ordinal) && ordinal >= 0) {
-    return { namespace: parts[0], statefulSet: parts[1], ordinal, pod: `${parts[1]}-${ordinal}` };
-  }
-  return undefined;
+  if (parts.length !== 3 || !parts[0] || !parts[1]) return undefined;
+  const pod = `${parts[1]}-${parts[2]}`;
+  const member = statefulSetMember(parts[1], pod);
+  return member ? { namespace: parts[0], statefulSet: member.name, ordinal: member.ordinal, pod } : undefined;
 }
 
 /**

@@ -27,7 +27,7 @@ import { missingEndpoints } from "./endpoint-restore.js";
 import { Finalizers } from "./finalizers.js";
 import { LedgerReconciler } from "./ledger-reconciler.js";
 import type { StaleClaim } from "./ledger-sweep.js";
-import { type HolderView, holderGone, holderKey, parseHolder } from "../api/holders.js";
+import { type HolderView, holderGone, holderKey, parseHolder, statefulSetMember } from "../api/holders.js";
 import { type Snapshot, takeSnapshot } from "./snapshot.js";
 
 export interface ReconcilerDeps {
@@ -200,7 +200,7 @@ export class Reconciler {
     const { namespace, name } = ep.metadata as { namespace: string; name: string };
     if (s.pods.has(`${namespace}/${name}`)) return;
     const setName = ep.status?.ownerControllerType === "StatefulSet" ? ep.status.ownerControllerName : undefined;
-    const holder = holderKey(namespace, name, setName ? { name: setName, ordinal: Number(name.slice(setName.length + 1)) } : undefined);
+    const holder = holderKey(namespace, name, setName ? statefulSetMember(setName, name) : undefined);
     if (!holderGone(holder, s) || !this.sightings.missing(`endpoint/${namespace}/${name}`, now)) return;
     if (!holderGone(holder, await this.freshView(holder))) return;
     const body: k8s.V1DeleteOptions = { preconditions: { uid: ep.metadata.uid } };

@@ -64,6 +64,19 @@ describe("agent/podFacts", () => {
     expect(facts.holder).to.equal("default/nginx-644659db67-6lsmm");
     expect(facts.labels).to.deep.include({ "ipam.spidernet.io/app-kind": "Deployment", "ipam.spidernet.io/app-name": "nginx" });
   });
+
+  it("keys a pod of a StatefulSet whose name is no strict ordinal of it as a plain pod, never as live web-0 or web-1", () => {
+    const owned = (name: string, set = "web"): k8s.V1Pod => ({ metadata: { ...stsPod.metadata, name, ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: set, uid: "s", controller: true }] } });
+    for (const name of ["web-00", "web-1e0", "web- 1", "web-0x1"]) {
+      const facts = podFacts(owned(name), "n1");
+      expect(facts.holder, name).to.equal(`default/${name}`);
+      expect(facts, name).not.to.have.property("statefulSet");
+      expect(facts.labels["ipam.spidernet.io/app-kind"], name).to.equal("StatefulSet"); // still its set's pod for affinity
+    }
+    expect(podFacts(owned("web-0"), "n1")).to.deep.include({ holder: "default/web/0", statefulSet: { name: "web", ordinal: 0 } });
+    expect(podFacts(owned("web-10"), "n1")).to.deep.include({ holder: "default/web/10", statefulSet: { name: "web", ordinal: 10 } });
+    expect(podFacts(owned("a-b-1-2", "a-b-1"), "n1")).to.deep.include({ holder: "default/a-b-1/2", statefulSet: { name: "a-b-1", ordinal: 2 } });
+  });
 });
 
 const pool = (extra: Partial<SpiderIPPool["spec"]> = {}, allocations?: object): SpiderIPPool => ({

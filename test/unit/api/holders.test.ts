@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { type HolderView, holderGone, ordinalKept, parseHolder, podLive } from "../../../src/api/holders.js";
+import { type HolderView, holderGone, holderKey, ordinalKept, parseHolder, podLive, statefulSetMember } from "../../../src/api/holders.js";
 
 function view(o: { pods?: Array<[string, string | undefined]>; nodes?: string[]; sets?: Array<[string, number, boolean?]>; terminating?: string[] }): HolderView {
   return {
@@ -10,6 +10,43 @@ function view(o: { pods?: Array<[string, string | undefined]>; nodes?: string[];
     terminatingNamespaces: new Set(o.terminating ?? []),
   };
 }
+
+describe("api/statefulSetMember (the one strict ordinal rule)", () => {
+  it("reads a pod named exactly <set>-<ordinal>, the ordinal in canonical decimal", () => {
+    expect(statefulSetMember("web", "web-0")).to.deep.equal({ name: "web", ordinal: 0 });
+    expect(statefulSetMember("web", "web-10")).to.deep.equal({ name: "web", ordinal: 10 });
+    expect(statefulSetMember("a-b-1", "a-b-1-2")).to.deep.equal({ name: "a-b-1", ordinal: 2 });
+    expect(statefulSetMember("web", `web-${Number.MAX_SAFE_INTEGER}`)).to.deep.equal({ name: "web", ordinal: Number.MAX_SAFE_INTEGER });
+  });
+
+  it("reads no ordinal Number() would bend onto another pod's (web-00, web-1e0, web- 1, web-0x1, ...)", () => {
+    const bad = ["web-00", "web-01", "web-1e0", "web- 1", "web-1 ", "web-0x1", "web-0b1", "web-0o1", "web-+1", "web--1", "web-1.0", "web-1_0", "web-", "web-٣", "web-９"];
+    for (const pod of bad) expect(statefulSetMember("web", pod), pod).to.equal(undefined);
+    // Beyond Number.MAX_SAFE_INTEGER two ordinals would read as one number.
+    expect(statefulSetMember("web", "web-9007199254740992")).to.equal(undefined);
+    expect(statefulSetMember("web", "web-9007199254740993")).to.equal(undefined);
+    expect(statefulSetMember("web", `web-1${"0".repeat(400)}`)).to.equal(undefined);
+  });
+
+  it("reads no ordinal from a pod of another name, or of no set", () => {
+    for (const pod of ["web", "web0", "webx-0", "other-0", "a-b-1"]) expect(statefulSetMember("web", pod), pod).to.equal(undefined);
+    expect(statefulSetMember("a-b", "a-b-1-2")).to.equal(undefined); // "1-2" is no ordinal of a-b
+    expect(statefulSetMember("", "-0")).to.equal(undefined);
+  });
+
+  it("holds holder keys to the same rule, so a stored key names exactly the pod it keys", () => {
+    expect(parseHolder("default/a-b-1/2")).to.deep.equal({ namespace: "default", statefulSet: "a-b-1", ordinal: 2, pod: "a-b-1-2" });
+    expect(parseHolder("default/web/0")).to.deep.equal({ namespace: "default", statefulSet: "web", ordinal: 0, pod: "web-0" });
+    for (const key of ["default/web/00", "default/web/1e0", "default/web/ 1", "default/web/0x1", "default/web/-0", "default/web/", "default/web/9007199254740992", "default/web/1/2", "/web/1"]) {
+      expect(parseHolder(key), key).to.equal(undefined);
+    }
+    // Not a key pinpool writes: the controller leaves it alone rather than judge it by web-0.
+    expect(holderGone("default/web/00", view({}))).to.equal(undefined);
+    // holderKey and parseHolder agree on every member the rule admits.
+    const member = statefulSetMember("a-b-1", "a-b-1-2");
+    expect(parseHolder(holderKey("default", "a-b-1-2", member))).to.deep.include({ statefulSet: "a-b-1", ordinal: 2, pod: "a-b-1-2" });
+  });
+});
 
 describe("controller/snapshot holderGone", () => {
   it("parses the two holder shapes the agent writes, and nothing else", () => {
