@@ -8,7 +8,8 @@ import path from "node:path";
 import { unregisterWebhooks } from "./cluster/controller.js";
 import { REAL_NODE, deleteSpiderResources, ensureRealNode, installPinpool } from "./cluster/install.js";
 import { NGINX, NGINX_M, OVERLAPPING, POOL, SUBNET } from "./seed.js";
-import { ensureCluster, kubectl, localClients, waitFor, wipeSpiderObjects } from "./cluster/local.js";
+import { type KubectlResult, ensureCluster, kubectl, localClients, runProcess, waitFor, wipeSpiderObjects } from "./cluster/local.js";
+import { CLIENT4, NODE_NET, ROUTER_NS, outsideFetchCommand, routerRoute } from "./cluster/underlay.js";
 import { stateDir } from "./cluster/process.js";
 import { query } from "./monitoring/prom-api.js";
 import { SCRAPE_SECONDS, startLocalPrometheus, waitForTargetsUp } from "./monitoring/prometheus.js";
@@ -33,12 +34,24 @@ async function podToPod(selector: string): Promise<void> {
 }
 
 /** Prints a command as typed, then its real output. Returns its exit code. */
-async function show(args: string[], stdin?: string, label?: string): Promise<number> {
-  const typed = `kubectl ${args.map((a) => (/[\s{}'"[\]]/.test(a) ? `'${a}'` : a)).join(" ")}`;
+async function showRun(argv: string[], run: () => Promise<KubectlResult>, stdin?: string, label?: string): Promise<number> {
+  const typed = argv.map((a) => (/[\s{}'"[\]]/.test(a) ? `'${a}'` : a)).join(" ");
   console.log(`\n$ ${stdin ? `cat <<EOF | ${typed}\n${stdin}EOF` : typed}${label ? `   # ${label}` : ""}`);
-  const r = await kubectl(args, stdin);
+  const r = await run();
   process.stdout.write(r.stdout + r.stderr);
   return r.code;
+}
+
+const show = (args: string[], stdin?: string, label?: string): Promise<number> => showRun(["kubectl", ...args], () => kubectl(args, stdin), stdin, label);
+const showHost = ([cmd, ...args]: string[], label?: string): Promise<number> => showRun([cmd!, ...args], () => runProcess(cmd!, args), undefined, label);
+
+/** The seed's headline: a client outside the cluster reaches a pod at its fixed address, over the routes the node announced with BGP. */
+async function fromOutside(selector: string): Promise<void> {
+  const ip = (await kubectl(["get", "po", "-l", selector, "-o", "jsonpath={.items[0].status.podIP}"])).stdout.trim();
+  await waitFor(`the router's BGP route to ${ip}`, 30_000, () => routerRoute(ip));
+  await showHost(["ip", "netns", "exec", ROUTER_NS, "ip", "route"], "the router outside the node learned each pod's /32 over BGP from the node's BIRD");
+  const code = await showHost(outsideFetchCommand(ip), `a client outside the cluster (${CLIENT4}, behind the router) at the pod's fixed address; the pod sees the client's own address`);
+  if (code !== 0) throw new Error(`the client outside could not reach ${ip}`);
 }
 
 /** The real node's InternalIP: the installed controller and agent serve metrics there (host network). */
@@ -64,7 +77,8 @@ async function main(): Promise<void> {
   await ensureCluster();
   await ensureRealNode();
   await cleanSlate();
-  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1; node "${REAL_NODE}": kubelet v1.37 + containerd, pods wired by Debian's bridge plugin + pinpool IPAM`);
+  const plane = NODE_NET === "routed" ? "routed like Calico's BGP mode (pinpool-routed + pinpool IPAM, BIRD announcing each pod to a router outside the node)" : "Debian's bridge plugin + pinpool IPAM";
+  console.log(`pinpool demo: kube-apiserver v1.37 on 127.0.0.1; node "${REAL_NODE}": kubelet v1.37 + containerd, pods ${plane}`);
   console.log(`\n$ kubectl apply -k manifests   # pinpool's own image, imported into containerd (no registry)`);
   const tookMs = await installPinpool();
   await show(["get", "po", "-n", "pinpool-system", "-o", "wide"], undefined, `installed in ${(tookMs / 1000).toFixed(1)} s; one node: the second controller replica waits for a node with free host ports`);
@@ -86,6 +100,7 @@ async function main(): Promise<void> {
   await podsRunning("app=nginx", 2);
   await show(["get", "po", "-o", "wide"], undefined, "both pods got addresses inside the auto pool");
   await podToPod("app=nginx");
+  if (NODE_NET === "routed") await fromOutside("app=nginx");
   await show(["delete", "po", "-l", "app=nginx", "--wait=false"], undefined, "restart the pods");
   await new Promise((r) => setTimeout(r, 500));
   await podsRunning("app=nginx", 2);

@@ -8,30 +8,15 @@
  * pinpool runs once per pool size: the default (no ippool-ip-number) and each explicit "+N"
  * given as arguments (e.g. `npm run bench:rollout -- +1 +2`).
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import { installPinpool } from "../cluster/install.js";
 import { createNamespace, ensureCluster, kubeConfig, kubectl, kubectlOk, waitFor } from "../cluster/local.js";
-import { stateDir } from "../cluster/process.js";
 import { slowStopDeployment } from "../cluster/workloads.js";
+import { HOST_LOCAL_DATA_DIR, withIpam } from "./node-ipam.js";
 import { SUBNET } from "../seed.js";
 import * as k8s from "@kubernetes/client-node";
 
 const REPLICAS = 4;
 const STOP_SECONDS = 10;
-const conflist = path.join(stateDir, "node/net.d/10-pinpool.conflist");
-
-interface Conflist {
-  plugins: Array<{ ipam: Record<string, unknown> }>;
-}
-
-/** Points the node's bridge at `ipam` (containerd reloads the network config when it changes). */
-function setIpam(ipam: Record<string, unknown>): void {
-  const conf = JSON.parse(readFileSync(conflist, "utf8")) as Conflist;
-  conf.plugins[0]!.ipam = ipam;
-  writeFileSync(conflist, JSON.stringify(conf));
-}
-
 interface Result {
   label: string;
   poolSize: string;
@@ -69,25 +54,20 @@ async function main(): Promise<void> {
   const kc = kubeConfig(await ensureCluster());
   const core = kc.makeApiClient(k8s.CoreV1Api);
   await installPinpool();
-  // The node's bridge carries one IPv4 gateway (Debian's bridge plugin refuses a second), so
-  // both IPAMs hand out addresses of the seed's 10.244.0.0/16: pinpool from the seed's subnet
-  // (kept when it exists), host-local from a range outside it.
+  // Both IPAMs hand out addresses of the seed's 10.244.0.0/16 (the bridge data plane carries
+  // one IPv4 subnet): pinpool from the seed's subnet (kept when it exists), host-local from a
+  // range of it outside the subnet's addresses.
   const subnet = "nginx-subnet-v4";
   const existed = (await kubectl(["get", "ss", subnet])).code === 0;
   if (!existed) await kubectlOk(["apply", "-f", "-"], SUBNET);
-  const original = readFileSync(conflist, "utf8");
   const results: Result[] = [];
   try {
-    setIpam({ type: "host-local", ranges: [[{ subnet: "10.244.0.0/16", rangeStart: "10.244.250.1", rangeEnd: "10.244.250.254" }]], dataDir: path.join(stateDir, "node/host-local") });
-    await new Promise((r) => setTimeout(r, 2000)); // containerd's config watcher
-    results.push(await measure(core, "host-local", {}));
-    writeFileSync(conflist, original);
-    await new Promise((r) => setTimeout(r, 2000));
+    const hostLocal = { type: "host-local", ranges: [[{ subnet: "10.244.0.0/16", rangeStart: "10.244.250.1", rangeEnd: "10.244.250.254" }]], dataDir: HOST_LOCAL_DATA_DIR };
+    results.push(await withIpam(hostLocal, () => measure(core, "host-local", {})));
     const subnetAnnotation = { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` };
     results.push(await measure(core, "pinpool, default size", subnetAnnotation));
     for (const n of process.argv.slice(2)) results.push(await measure(core, `pinpool, ippool-ip-number ${n}`, { ...subnetAnnotation, "ipam.spidernet.io/ippool-ip-number": n }));
   } finally {
-    writeFileSync(conflist, original);
     if (!existed) await kubectl(["delete", "ss", subnet, "--wait=false"]);
   }
   const floor = results[0]!;

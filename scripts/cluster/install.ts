@@ -18,9 +18,14 @@ export const REAL_NODE = process.env.PINPOOL_REAL_NODE_NAME || "node1";
 const nodeScript = path.join(repoRoot, "scripts/cluster/node.sh");
 const containerdSocket = path.join(stateDir, "node/containerd/containerd.sock");
 
-/** Starts the cluster with the real node and its scheduler unless they run, and lets the scheduler use the node (the integration tests cordon it). */
-export async function ensureRealNode(): Promise<void> {
-  await run("bash", [path.join(repoRoot, "scripts/cluster/up.sh")], { maxBuffer: 16 << 20, env: { ...process.env, PINPOOL_NODE: "real" } });
+/**
+ * Starts the cluster with the real node and its scheduler unless they run, and lets the
+ * scheduler use the node (the integration tests cordon it). `net` overrides the data plane
+ * PINPOOL_NODE_NET names (node.sh: routed by default, or bridge).
+ */
+export async function ensureRealNode(net?: "routed" | "bridge"): Promise<void> {
+  const env = { ...process.env, PINPOOL_NODE: "real", ...(net ? { PINPOOL_NODE_NET: net } : {}) };
+  await run("bash", [path.join(repoRoot, "scripts/cluster/up.sh")], { maxBuffer: 16 << 20, env });
   await kubectlOk(["uncordon", REAL_NODE]);
   // Every other Node of the local cluster is a simulated one an earlier test registered, with
   // no kubelet: the agent DaemonSet would put a pod on each that never runs nor goes (pod GC

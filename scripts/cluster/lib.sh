@@ -21,7 +21,7 @@ REAL_NODE="${PINPOOL_REAL_NODE_NAME:-node1}"
 if [ -z "${PINPOOL_NODE:-}" ]; then
   if [ "$(id -u)" = 0 ]; then PINPOOL_NODE=real; else PINPOOL_NODE=none; fi
 fi
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet pinpool-controller pinpool-controller-2 pinpool-agent prometheus)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet bird-node bird-router pinpool-controller pinpool-controller-2 pinpool-agent prometheus)
 
 testbin() { pinpool_testbin_dir; }
 

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # A real node for the local cluster: containerd + runc (Debian's, unpacked into the cache,
 # never installed) and a kubelet built from k8s.io/kubernetes like the control plane,
-# registered to the local API server. Pods get their network from Debian's `bridge` plugin
-# with pinpool as IPAM (the plugin at /opt/cni/bin/pinpool, the agent at
-# /run/pinpool/agent.sock: where pinpool's DaemonSet installs them).
+# registered to the local API server. Pods get their network from a main plugin with pinpool
+# as IPAM (the plugin at /opt/cni/bin/pinpool, the agent at /run/pinpool/agent.sock: where
+# pinpool's DaemonSet installs them). PINPOOL_NODE_NET chooses the data plane:
+#   routed (default)  the seed's: Calico-style, pinpool-routed (src/cni/routed) puts each pod
+#                     on its own veth with /32 and /128 host routes, any subnet per pod, and
+#                     BGP announces them to a router outside the node (underlay.sh)
+#   bridge            Debian's bridge plugin: one IPv4 subnet per node (the bridge has one
+#                     gateway address), no router
 #
 #   node.sh up        start containerd + kubelet (idempotent), import the project's images
 #   node.sh down      delete the node's pods through the API (so CNI DEL runs), stop both,
@@ -18,11 +23,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NODE_DIR="$STATE_DIR/node"
 SOCK="$NODE_DIR/containerd/containerd.sock"
 BRIDGE=pinpool0
+NODE_NET="${PINPOOL_NODE_NET:-routed}"
+case "$NODE_NET" in routed | bridge) ;; *) echo "node.sh: PINPOOL_NODE_NET=$NODE_NET; expected routed or bridge" >&2; exit 2 ;; esac
 # The one Service the node's host-network pods need without kube-proxy: the API server's.
 NAT_CHAIN=PINPOOL-LOCAL-SVC
 KUBERNETES_SERVICE_IP=10.0.0.1
 # Host state the kubelet or the bridge plugin change; restored by `down`.
-SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward net.ipv6.conf.all.forwarding)
 HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/pinpool /run/containerd /opt/cni /opt/cni/bin/pinpool /opt/containerd)
 LOG_PREFIX=node
 kubectl_() { "$(testbin)/kubectl" --kubeconfig="$KUBECONFIG_PATH" "$@"; }
@@ -94,11 +101,7 @@ state = "$NODE_DIR/containerd/run"
     conf_dir = "$NODE_DIR/net.d"
     max_conf_num = 1
 TOML
-  # Debian's bridge with pinpool as IPAM; ipMasq off: pods reach each other and the host,
-  # and the CNI adds no iptables rules.
-  cat >"$NODE_DIR/net.d/10-pinpool.conflist" <<JSON
-{"cniVersion":"1.0.0","name":"pinpool","plugins":[{"type":"bridge","bridge":"$BRIDGE","isGateway":true,"ipMasq":false,"hairpinMode":true,"ipam":{"type":"pinpool"}}]}
-JSON
+  write_network
   cat >"$NODE_DIR/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -137,6 +140,33 @@ current-context: local
 YAML
 }
 
+# The node's network config (containerd reloads it when it changes). Routed: Calico's data
+# plane with pinpool as IPAM, as the seed runs it. Bridge: Debian's bridge with pinpool as
+# IPAM; ipMasq off: pods reach each other and the host, and the CNI adds no iptables rules.
+write_network() {
+  local main
+  if [ "$NODE_NET" = routed ]; then
+    (cd "$repo_root/src/cni" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$NODE_DIR/cni-bin/pinpool-routed" ./routed)
+    main='"type":"pinpool-routed"'
+  else
+    main='"type":"bridge","bridge":"'"$BRIDGE"'","isGateway":true,"ipMasq":false,"hairpinMode":true'
+  fi
+  cat >"$NODE_DIR/net.d/10-pinpool.conflist" <<JSON
+{"cniVersion":"1.0.0","name":"pinpool","plugins":[{$main,"ipam":{"type":"pinpool"}}]}
+JSON
+  echo "$NODE_NET" >"$NODE_DIR/net"
+}
+
+# The routed plane forwards between the pods' veths and the uplink, in both families.
+start_network() {
+  if [ "$NODE_NET" = routed ]; then
+    sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    bash "$cluster_dir/underlay.sh" up
+  else
+    bash "$cluster_dir/underlay.sh" down
+  fi
+}
+
 # The kubelet answers its health check and has renewed its node's Lease since `since` (epoch
 # seconds). The Node's Ready condition alone proves nothing here: without the node-lifecycle
 # controller it stays True after the kubelet stops.
@@ -168,7 +198,8 @@ foreign_kubelet() {
 
 up() {
   [ "$(id -u)" = 0 ] || { log "a real node needs root (it runs containerd and the kubelet); set PINPOOL_NODE=none to skip it"; exit 1; }
-  if [ -n "$(pid_of containerd)" ] && [ -n "$(pid_of kubelet)" ] && kubectl_ wait --for condition=Ready --timeout=1s "node/$REAL_NODE" >/dev/null 2>&1; then
+  if [ -n "$(pid_of containerd)" ] && [ -n "$(pid_of kubelet)" ] && [ "$(cat "$NODE_DIR/net" 2>/dev/null)" = "$NODE_NET" ] &&
+    kubectl_ wait --for condition=Ready --timeout=1s "node/$REAL_NODE" >/dev/null 2>&1; then
     return 0
   fi
   if foreign_kubelet; then log "another kubelet runs on this machine; stop it first (or PINPOOL_NODE=none)"; exit 1; fi
@@ -199,11 +230,12 @@ up() {
   iptables -t nat -A "$NAT_CHAIN" -d "$KUBERNETES_SERVICE_IP/32" -p tcp --dport 443 -j DNAT --to-destination "127.0.0.1:$APISERVER_PORT"
   iptables -t nat -C OUTPUT -j "$NAT_CHAIN" 2>/dev/null || iptables -t nat -A OUTPUT -j "$NAT_CHAIN"
   kubectl_ create clusterrolebinding "pinpool-local-node-$REAL_NODE" --clusterrole=system:node --user="system:node:$REAL_NODE" >/dev/null 2>&1 || true
+  start_network
   start_kubelet
   # The API server taints a new node not-ready; only the node-lifecycle controller (off
   # here: the simulated nodes send no heartbeats) would lift it.
   kubectl_ taint node "$REAL_NODE" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
-  log "node $REAL_NODE ($ip) Ready in $(($(date +%s) - started))s: containerd $(basename "$rt"), kubelet $K8S_VERSION"
+  log "node $REAL_NODE ($ip) Ready in $(($(date +%s) - started))s: containerd $(basename "$rt"), kubelet $K8S_VERSION, $NODE_NET data plane"
 }
 
 # Every sandbox's CNI DEL runs only when the kubelet stops it: delete the node's pods first.
@@ -247,6 +279,7 @@ down() {
     rm -f "$n"
   done
   ip link del "$BRIDGE" 2>/dev/null || true
+  bash "$cluster_dir/underlay.sh" down
   # cgroup v1 (one hierarchy per controller) and v2 (one tree).
   find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -depth -type d -exec rmdir {} \; 2>/dev/null || true
   iptables -t nat -D OUTPUT -j "$NAT_CHAIN" 2>/dev/null || true

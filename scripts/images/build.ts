@@ -85,37 +85,55 @@ export async function buildPause(v: Versions): Promise<BuiltImage> {
 
 /** The app image's entrypoint; `$` signs are the shell's. */
 export const APP_SCRIPT = `#!/bin/sh
-# pinpool's app image: serves a page naming this pod's IPv4 address and hostname on :80.
+# pinpool's app image: serves a page naming this pod's addresses and hostname on :80, and the
+# address the request came from (a client outside the cluster sees its own address: no NAT).
 # Arguments, if given, run instead (args: [sleep, "3600"]).
 [ "$#" -eq 0 ] || exec "$@"
 # As PID 1 a shell ignores an untrapped TERM, and every pod deletion would wait out its
 # grace period: exit at once.
 trap 'exit 0' TERM INT
-ip=""
-set -- $(ip -4 -o addr show dev eth0 scope global 2>/dev/null) $(ip -4 -o addr show scope global 2>/dev/null)
-while [ "$#" -gt 1 ]; do
-  if [ "$1" = inet ]; then ip=\${2%/*}; break; fi
-  shift
-done
-[ -n "$ip" ] || ip=$(hostname -i 2>/dev/null)
-printf 'ip=%s\\nhostname=%s\\n' "$ip" "$(hostname)" >/www/index.html
-echo "serving ip=$ip hostname=$(hostname) on :80"
+# The first global address of a family, eth0's first.
+first() { # family
+  set -- $(ip -"$1" -o addr show dev eth0 scope global 2>/dev/null) $(ip -"$1" -o addr show scope global 2>/dev/null)
+  while [ "$#" -gt 1 ]; do
+    case "$1" in inet | inet6) echo "\${2%/*}"; return ;; esac
+    shift
+  done
+}
+ip=$(first 4)
+ip6=$(first 6)
+[ -n "$ip" ] || [ -n "$ip6" ] || ip=$(hostname -i 2>/dev/null)
+{
+  [ -z "$ip" ] || printf 'ip=%s\\n' "$ip"
+  [ -z "$ip6" ] || printf 'ip6=%s\\n' "$ip6"
+  printf 'hostname=%s\\n' "$(hostname)"
+} >/www/page.txt
+echo "serving $(tr '\\n' ' ' </www/page.txt)on :80"
 httpd -f -p 80 -h /www &
 wait $!
 `;
+/** The page at /: busybox httpd runs /cgi-bin/index.cgi for a folder without index.html. */
+export const APP_PAGE_SCRIPT = `#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+cat /www/page.txt
+# httpd listens on IPv6 too: an IPv4 client comes as [::ffff:a.b.c.d].
+client=\${REMOTE_ADDR#\\[}
+client=\${client%]}
+printf 'client=%s\\n' "\${client#::ffff:}"
+`;
 export const APP_NAMES = ["docker.io/library/nginx:latest", "pinpool.local/httpd:1"];
-const APP_APPLETS = ["cat", "env", "hostname", "httpd", "ip", "ls", "nc", "ps", "sh", "sleep", "wget"];
+const APP_APPLETS = ["cat", "env", "hostname", "httpd", "ip", "ls", "nc", "ps", "sh", "sleep", "tr", "wget"];
 const APP_CONFIG: ImageConfig = { entrypoint: ["/serve.sh"], env: ["PATH=/bin"], workingDir: "/www" };
 
 export async function buildApp(v: Versions): Promise<BuiltImage> {
   await needBusybox();
-  const key = sha256(APP_SCRIPT, JSON.stringify([APP_NAMES, APP_APPLETS, APP_CONFIG]), await fileDigest(BUSYBOX)).slice(0, 12);
+  const key = sha256(APP_SCRIPT, APP_PAGE_SCRIPT, JSON.stringify([APP_NAMES, APP_APPLETS, APP_CONFIG]), await fileDigest(BUSYBOX)).slice(0, 12);
   const out = path.join(v.cache, "images", `app-${await busyboxVersion()}-${key}.tar`);
   return cached("app", APP_NAMES, out, () =>
     withWorkDir(out, async (work) => {
       const rootfs = await mkdirs(work, "rootfs");
       await addBusybox(rootfs, APP_APPLETS);
-      await mkdirs(rootfs, "www");
+      await writeText(path.join(await mkdirs(rootfs, "www/cgi-bin"), "index.cgi"), APP_PAGE_SCRIPT, 0o755);
       await chmod(await mkdirs(rootfs, "tmp"), 0o1777);
       await writeText(path.join(rootfs, "serve.sh"), APP_SCRIPT, 0o755);
       await writeOciArchive({ names: APP_NAMES, rootfs, config: APP_CONFIG }, out);

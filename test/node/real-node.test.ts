@@ -7,46 +7,13 @@
 import { existsSync, readdirSync } from "node:fs";
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { LABEL } from "../../src/api/labels.js";
 import { REAL_NODE, installPinpool, nodeAction, uninstallPinpool } from "../../scripts/cluster/install.js";
 import { createNamespace, kubectl, kubectlOk, runProcess, waitFor } from "../../scripts/cluster/local.js";
 import { slowStopDeployment } from "../../scripts/cluster/workloads.js";
 import { NGINX, NGINX_M, OVERLAPPING, POOL, SUBNET } from "../../scripts/seed.js";
 import { pool, poolHolds } from "../e2e/helpers.js";
+import { autoPoolOf, holdings, readyPods } from "./helpers.js";
 import { cluster } from "../integration/setup.js";
-
-interface NodePod {
-  name: string;
-  uid: string;
-  ip: string;
-  restarts: number;
-}
-
-/** The Running, ready pods of `selector` in `namespace`, once there are exactly `count` (none terminating). */
-async function readyPods(namespace: string, selector: string, count: number, timeoutMs = 120_000): Promise<NodePod[]> {
-  return waitFor(`${count} ready pods ${selector} in ${namespace}`, timeoutMs, async () => {
-    const list = await cluster().core.listNamespacedPod({ namespace, labelSelector: selector });
-    if (list.items.some((p) => p.metadata?.deletionTimestamp)) return undefined;
-    const ready = list.items.filter((p) => p.status?.phase === "Running" && p.status.podIP && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
-    if (ready.length !== count || list.items.length !== count) return undefined;
-    return ready
-      .map((p) => ({ name: p.metadata?.name as string, uid: p.metadata?.uid as string, ip: p.status?.podIP as string, restarts: p.status?.containerStatuses?.[0]?.restartCount ?? 0 }))
-      .sort((a, b) => a.name.localeCompare(b.name));
-  });
-}
-
-/** Which address each holder has in `name`, as the pool's own record says. */
-async function holdings(name: string): Promise<unknown> {
-  return (await pool(name)).status?.allocations;
-}
-
-async function autoPoolOf(namespace: string, workload: string): Promise<string> {
-  return waitFor(`the auto pool of ${namespace}/${workload}`, 30_000, async () => {
-    const selector = `${LABEL.ownerNamespace}=${namespace},${LABEL.ownerName}=${workload}`;
-    const names = (await kubectlOk(["get", "sp", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(/\s+/).filter(Boolean);
-    return names.length === 1 ? names[0] : undefined;
-  });
-}
 
 describe(`a real node (${REAL_NODE}: kubelet + containerd), pinpool installed with kubectl apply -k manifests`, function () {
   this.timeout(300_000);
