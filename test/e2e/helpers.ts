@@ -32,8 +32,12 @@ export async function pool(name: string): Promise<SpiderIPPool> {
   return (await cluster().custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name })) as SpiderIPPool;
 }
 
+/** Whether `ip` is one of pool `name`'s addresses; an address of the other family never is. */
 export async function poolHolds(name: string, ip: string): Promise<boolean> {
-  return parseIPList(4, (await pool(name)).spec.ips, "spec.ips").contains(parseAddress(ip).value);
+  const address = parseAddress(ip);
+  const p = await pool(name);
+  const family = p.spec.ipVersion ?? (p.spec.subnet.includes(":") ? 6 : 4);
+  return family === address.family && parseIPList(address.family, p.spec.ips, "spec.ips").contains(address.value);
 }
 
 export async function allocatedCount(name: string, expected: number): Promise<number> {
