@@ -4,7 +4,9 @@
  * Deployment of PODS replicas is created, and each pod's time from the create until it is
  * Ready is recorded. With pinpool, it also times each pod's route: from the moment the node's
  * kernel has the pod's /32 (CNI ADD) until the router outside has learned it over BGP, read
- * from `ip -ts monitor route` on both sides.
+ * from `ip -ts monitor route` on both sides (stamped as `ip` prints each event: load on the
+ * machine adds to both). The IPAMs run in the order host-local, pinpool, pinpool, host-local,
+ * so neither gains from running second (warm caches) or loses from it.
  *
  * `npm run bench:routed -- 50` runs 50 pods instead of 100.
  */
@@ -20,11 +22,13 @@ import { HOST_LOCAL_DATA_DIR, withIpam } from "./node-ipam.js";
 import { type Stats, summarise } from "./stats.js";
 
 const PODS = Number(process.argv[2] ?? 100);
+if (!Number.isInteger(PODS) || PODS < 1 || PODS > 200) throw new Error(`pods: got ${process.argv[2]}, expected a whole number from 1 to 200 (the node runs at most 250 pods)`);
 const SUBNET = "bench-routed";
 const POLL_MS = 100;
 
 interface Run {
   label: string;
+  started: number;
   allReadySeconds: number;
   ready: Stats;
   /** Pod address → when the pod was first seen Ready (epoch ms). */
@@ -54,31 +58,41 @@ async function measure(core: k8s.CoreV1Api, label: string, annotations: Record<s
     await kubectlOk(["apply", "-n", namespace, "-f", "-"], slowStopDeployment({ name: "web", replicas: PODS, stopSeconds: 0, annotations }));
     const readyAt = await waitReady(core, namespace, PODS, started);
     const times = [...readyAt.values()].map((t) => t - started);
-    return { label, allReadySeconds: Math.max(...times) / 1000, ready: summarise(times), readyAt };
+    return { label, started, allReadySeconds: Math.max(...times) / 1000, ready: summarise(times), readyAt };
   } finally {
     await kubectl(["delete", "namespace", namespace, "--wait=true", "--timeout=300s"]);
   }
 }
 
-/** `ip -ts monitor route` in a namespace (or the host's): when each /32 or /128 first appeared. */
-function routeMonitor(netns?: string): { seen: Map<string, number>; stop: () => void } {
+/** `ip -ts monitor route` in a namespace (or the host's): when each /32 or /128 appeared, every time. */
+function routeMonitor(netns?: string): { seen: Map<string, number[]>; stop: () => void } {
   const args = [...(netns ? ["-n", netns] : []), "-ts", "monitor", "route"];
   const child = spawn("ip", args, { stdio: ["ignore", "pipe", "inherit"] });
-  const seen = new Map<string, number>();
+  const seen = new Map<string, number[]>();
   let rest = "";
   child.stdout.on("data", (d: Buffer) => {
     const lines = (rest + d.toString()).split("\n");
     rest = lines.pop() ?? "";
     for (const line of lines) {
       // [2026-12-04T16:55:58.094722] 10.244.9.9 via 198.18.1.1 dev uplink proto bird metric 32
-      const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d*\] ([0-9a-f.:]+)(?:\/(?:32|128))? /.exec(line);
-      if (m && !seen.has(m[2]!)) seen.set(m[2]!, new Date(m[1]!).getTime()); // local time, as ip prints it
+      const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\] ([0-9a-f.:]+)(?:\/(?:32|128))? /.exec(line);
+      if (!m) continue;
+      // Local time, as ip prints it; microseconds kept.
+      const at = new Date(m[1]!).getTime() + Number(m[2]) / 1000;
+      seen.set(m[3]!, [...(seen.get(m[3]!) ?? []), at]);
     }
   });
   return { seen, stop: () => child.kill() };
 }
 
-const f = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+/** The router's first learning of `ip` after `since`, and the node's last add of it before that (a retried ADD's, not the failed one's). */
+function propagation(node: Map<string, number[]>, router: Map<string, number[]>, ip: string, since: number): number | undefined {
+  const learned = router.get(ip)?.find((t) => t >= since);
+  const added = node.get(ip)?.filter((t) => t >= since && learned !== undefined && t <= learned).pop();
+  return learned === undefined || added === undefined ? undefined : learned - added;
+}
+
+const f = (ms: number): string => (Number.isNaN(ms) ? "-" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(2)} ms`);
 
 async function main(): Promise<void> {
   const kc = kubeConfig(await ensureCluster());
@@ -91,15 +105,18 @@ async function main(): Promise<void> {
   const node = routeMonitor();
   const router = routeMonitor(ROUTER_NS);
   try {
+    const pinpool = { "ipam.spidernet.io/subnet": `{"ipv4":["${SUBNET}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" };
     runs.push(await withIpam(hostLocal, () => measure(core, "host-local", {})));
-    runs.push(await measure(core, "pinpool", { "ipam.spidernet.io/subnet": `{"ipv4":["${SUBNET}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
+    runs.push(await measure(core, "pinpool", pinpool));
+    runs.push(await measure(core, "pinpool", pinpool));
+    runs.push(await withIpam(hostLocal, () => measure(core, "host-local", {})));
   } finally {
     node.stop();
     router.stop();
     await kubectl(["delete", "ss", SUBNET, "--wait=false"]);
   }
-  const floor = runs[0]!;
-  console.log(`\n${PODS} pods of one Deployment on node ${process.env.PINPOOL_REAL_NODE_NAME || "node1"}, routed data plane (pinpool-routed), nproc ${os.availableParallelism()}; time from kubectl apply to each pod Ready`);
+  const floor = { allReadySeconds: (runs[0]!.allReadySeconds + runs[3]!.allReadySeconds) / 2, ready: { p50: (runs[0]!.ready.p50 + runs[3]!.ready.p50) / 2 } };
+  console.log(`\n${PODS} pods of one Deployment on node ${process.env.PINPOOL_REAL_NODE_NAME || "node1"}, routed data plane (pinpool-routed), nproc ${os.availableParallelism()}; time from kubectl apply to each pod Ready; ratios against host-local's mean`);
   console.log("| IPAM | all Ready | ratio | per pod p50 | p99 | ratio p50 |");
   console.log("|---|---|---|---|---|---|");
   for (const r of runs) {
@@ -109,11 +126,10 @@ async function main(): Promise<void> {
     const delays: number[] = [];
     let beforeReady = 0;
     for (const [ip, ready] of r.readyAt) {
-      const onNode = node.seen.get(ip);
-      const atRouter = router.seen.get(ip);
-      if (onNode === undefined || atRouter === undefined) continue;
-      delays.push(atRouter - onNode);
-      if (atRouter <= ready) beforeReady++;
+      const delay = propagation(node.seen, router.seen, ip, r.started - 1000);
+      if (delay === undefined) continue;
+      delays.push(delay);
+      if (router.seen.get(ip)!.some((t) => t >= r.started - 1000 && t <= ready)) beforeReady++;
     }
     const s = summarise(delays);
     console.log(`${r.label}: the router outside learned ${s.n} of ${PODS} pod routes over BGP; from the node's /32 to the router's: p50 ${f(s.p50)}, p99 ${f(s.p99)}, max ${f(s.max)}; ${beforeReady} before the pod was seen Ready`);

@@ -19,7 +19,8 @@ dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev) # the static pause binary
 command -v iptables >/dev/null || need+=(iptables) # the real node routes the API server's Service (node.sh)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 { [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || need+=(prometheus)
-{ command -v bird >/dev/null && command -v birdc >/dev/null; } || need+=(bird2)
+# BIRD 1.x (Debian's bird) cannot read BIRD 2's configuration.
+{ bird --version 2>&1 | grep -q 'BIRD version 2' && command -v birdc >/dev/null; } || need+=(bird2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -167,6 +167,11 @@ start_network() {
   fi
 }
 
+# The routed plane's BGP speakers run (a dead BIRD leaves the router without the pods' routes).
+network_running() {
+  [ "$NODE_NET" = bridge ] || { [ -n "$(pid_of bird-node)" ] && [ -n "$(pid_of bird-router)" ]; }
+}
+
 # The kubelet answers its health check and has renewed its node's Lease since `since` (epoch
 # seconds). The Node's Ready condition alone proves nothing here: without the node-lifecycle
 # controller it stays True after the kubelet stops.
@@ -198,7 +203,7 @@ foreign_kubelet() {
 
 up() {
   [ "$(id -u)" = 0 ] || { log "a real node needs root (it runs containerd and the kubelet); set PINPOOL_NODE=none to skip it"; exit 1; }
-  if [ -n "$(pid_of containerd)" ] && [ -n "$(pid_of kubelet)" ] && [ "$(cat "$NODE_DIR/net" 2>/dev/null)" = "$NODE_NET" ] &&
+  if [ -n "$(pid_of containerd)" ] && [ -n "$(pid_of kubelet)" ] && [ "$(cat "$NODE_DIR/net" 2>/dev/null)" = "$NODE_NET" ] && network_running &&
     kubectl_ wait --for condition=Ready --timeout=1s "node/$REAL_NODE" >/dev/null 2>&1; then
     return 0
   fi

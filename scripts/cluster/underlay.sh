@@ -24,6 +24,9 @@ BIRD_DIR="$STATE_DIR/node/bird"
 # Forwarding between the pods and the uplink even where another tool (Docker) set the FORWARD
 # policy to DROP.
 FWD_CHAIN=PINPOOL-LOCAL-FWD
+# A pod sends only from its own addresses (Felix's anti-spoofing): a packet from a pin* veth
+# whose source is not routed back through that veth is dropped (reverse-path check).
+RPF_CHAIN=PINPOOL-LOCAL-RPF
 
 node_conf() {
   cat <<CONF
@@ -73,14 +76,27 @@ CONF
 }
 
 # An address this machine relies on inside the link or client networks would be routed to the
-# router instead (a registry behind 198.18.0.x, say).
+# router instead (a registry behind 198.18.0.x, say): what it names in /etc/hosts, the
+# resolvers it asks, and any route into those networks (any table) other than the default.
 in_use() {
-  local used
-  used=$( { getent ahostsv4 $(awk '!/^#/ && NF > 1 { for (i = 2; i <= NF; i++) print $i }' /etc/hosts) 2>/dev/null | awk '{ print $1 }'
-    awk '/^nameserver/ { print $2 }' /etc/resolv.conf; ip -4 route show | awk '{ print $1; for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1) }'; } |
-    grep -E "^(${NODE4%.*}|${CLIENT4%.*})\." | sort -u)
-  [ -z "$used" ] || { log "this machine already uses $(echo $used) inside ${NODE4%.*}.0/24 or $CLIENT_NET4 (the router's networks); free them or change underlay.sh"; return 0; }
-  return 1
+  local used=() a net family
+  for a in $(awk '!/^#/ && NF > 1 { print $1 }' /etc/hosts) $(awk '/^nameserver/ { print $2 }' /etc/resolv.conf /run/systemd/resolve/resolv.conf 2>/dev/null); do
+    case "$a" in "${NODE4%.*}".* | "${CLIENT4%.*}".* | "${NODE6%::*}":* | "${CLIENT6%::*}":*) used+=("$a") ;; esac
+  done
+  for net in "${NODE4%.*}.0/24" "$CLIENT_NET4" "${NODE6%::*}::/64" "$CLIENT_NET6"; do
+    [[ "$net" == *:* ]] && family=-6 || family=-4
+    [ -z "$(ip "$family" route show table all root "$net" 2>/dev/null)" ] || used+=("a route in $net")
+  done
+  for a in "$ROUTER4" "$CLIENT4" "$ROUTER6" "$CLIENT6"; do
+    [[ "$a" == *:* ]] && family=-6 || family=-4
+    local via default
+    via=$(ip "$family" -o route get "$a" 2>/dev/null | grep -o ' via [^ ]* dev [^ ]*' || true)
+    default=$(ip "$family" -o route show default 2>/dev/null | grep -o ' via [^ ]* dev [^ ]*' | head -1 || true)
+    if ip "$family" -o route get "$a" >/dev/null 2>&1 && [ "$via" != "$default" ]; then used+=("the route to $a ($(ip "$family" -o route get "$a" | head -c 80))"); fi
+  done
+  [ ${#used[@]} -eq 0 ] && return 1
+  log "this machine already uses ${used[*]}: inside the router's networks (${NODE4%.*}.0/24, $CLIENT_NET4, ${NODE6%::*}::/64, $CLIENT_NET6); free them or change underlay.sh"
+  return 0
 }
 
 established() { # birdc socket, protocol
@@ -110,6 +126,9 @@ up() {
     "$t" -A "$FWD_CHAIN" -i pin+ -j ACCEPT
     "$t" -A "$FWD_CHAIN" -o pin+ -j ACCEPT
     "$t" -C FORWARD -j "$FWD_CHAIN" 2>/dev/null || "$t" -I FORWARD -j "$FWD_CHAIN"
+    "$t" -t raw -N "$RPF_CHAIN" 2>/dev/null || "$t" -t raw -F "$RPF_CHAIN"
+    "$t" -t raw -A "$RPF_CHAIN" -i pin+ -m rpfilter --invert -j DROP
+    "$t" -t raw -C PREROUTING -j "$RPF_CHAIN" 2>/dev/null || "$t" -t raw -I PREROUTING -j "$RPF_CHAIN"
   done
   mkdir -p "$BIRD_DIR"
   node_conf >"$BIRD_DIR/node.conf"
@@ -129,10 +148,11 @@ down_quietly() {
     "$t" -D FORWARD -j "$FWD_CHAIN" 2>/dev/null || true
     "$t" -F "$FWD_CHAIN" 2>/dev/null || true
     "$t" -X "$FWD_CHAIN" 2>/dev/null || true
+    "$t" -t raw -D PREROUTING -j "$RPF_CHAIN" 2>/dev/null || true
+    "$t" -t raw -F "$RPF_CHAIN" 2>/dev/null || true
+    "$t" -t raw -X "$RPF_CHAIN" 2>/dev/null || true
   done
-  # The routes to the client networks BIRD installed go with its kernel protocol, or here.
-  ip route del "$CLIENT_NET4" 2>/dev/null || true
-  ip -6 route del "$CLIENT_NET6" 2>/dev/null || true
+  # The routes BIRD installed went with it (it withdraws them on TERM) or with the uplink.
   rm -rf "$BIRD_DIR"
 }
 
