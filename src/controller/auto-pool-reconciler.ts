@@ -11,7 +11,7 @@ import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { orUndefined } from "../k8s/errors.js";
 import { PoolClient, readWorkload } from "../k8s/resources.js";
-import { autoPoolOwner } from "../reservation/auto-pool.js";
+import { autoPoolOwner } from "../api/auto-pool-owner.js";
 import { type ReserveDeps, reserve } from "../reservation/reserve.js";
 import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "./auto-pools.js";
 import { unlessRaced } from "./effects.js";

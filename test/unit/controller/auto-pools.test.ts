@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "../../../src/controller/auto-pools.js";
 import { ANNOTATION } from "../../../src/api/annotations.js";
 import { planReservation } from "../../../src/reservation/plan.js";
-import { autoPoolOwner } from "../../../src/reservation/auto-pool.js";
+import { autoPoolOwner } from "../../../src/api/auto-pool-owner.js";
 import type { WorkloadObject } from "../../../src/api/names.js";
 import { LABEL } from "../../../src/api/labels.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
