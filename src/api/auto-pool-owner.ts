@@ -9,6 +9,14 @@ import type { SpiderIPPool } from "./types.js";
 /** On an auto pool: `namespace/Kind/name` of the workload it was reserved for. */
 export const OWNER_ANNOTATION = "pinpool.io/owner";
 
+/**
+ * Whether `pool` is an auto pool: pinpool's owner annotation, or Spiderpool's owner label
+ * (its IsAutoCreatedIPPool reads the same label), whether or not the owner can be read.
+ */
+export function isAutoPool(pool: SpiderIPPool): boolean {
+  return pool.metadata.annotations?.[OWNER_ANNOTATION] !== undefined || pool.metadata.labels?.[LABEL.ownerName] !== undefined;
+}
+
 /** The workload an auto pool was reserved for: from pinpool's annotation, else Spiderpool's owner labels. */
 export function autoPoolOwner(pool: SpiderIPPool): WorkloadRef | undefined {
   const key = pool.metadata.annotations?.[OWNER_ANNOTATION];
