@@ -1,14 +1,18 @@
 /**
  * Claiming one pod's address in one pool, pure: given the pool object as
- * read, what to answer and the pool (with its new status) to write.
+ * read, what to answer and the pool (with its new status) to write; and, when no candidate
+ * pool gave one, the CNI error that says why.
  */
 import { parseAddressSpec } from "../api/address-spec.js";
 import type { SpiderIPPool } from "../api/types.js";
 import type { Family } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import type { RangeSet } from "../ip/range-set.js";
+import { nameList } from "../api/verdict.js";
 import { withRecord } from "../reservation/allocations.js";
+import type { Shared } from "../reservation/shared-addresses.js";
 import { type PodFacts, affinityMismatch } from "./pod.js";
+import { CNI_CODE, CniError } from "./protocol.js";
 
 export type ClaimDecision =
   | { kind: "held"; address: bigint; pool: SpiderIPPool }
@@ -38,4 +42,30 @@ export function decideClaim(pool: SpiderIPPool | undefined, name: string, family
   record.allocate(free, pod.holder);
   const write = withRecord(pool, record, spec.addresses.size);
   return { kind: "claimed", address: free, pool: write, write };
+}
+
+/** What the candidate pools answered when none gave an address: the first conflict, the first exhausted pool, every refusal. */
+export interface Unclaimed {
+  refusals: string[];
+  exhausted?: { name: string; size: bigint; holders: number };
+  conflict?: { name: string; shared: Shared };
+}
+
+/** The CNI error for pod `pod` (`namespace/name`) that got no IPv`family` address from the pools of `source`. */
+export function claimFailure(u: Unclaimed, family: Family, pod: string, source: string): CniError {
+  if (u.conflict) {
+    return new CniError(
+      CNI_CODE.addressConflict,
+      `SpiderIPPool "${u.conflict.name}" shares ${u.conflict.shared.addresses.toString()} with SpiderIPPool ${nameList(u.conflict.shared.with)}`,
+      `pinpool hands out none of the shared addresses and the pool's other addresses are held; pod ${pod} gets none. Remove the shared addresses from one of the pools (see their Conflict condition)`,
+    );
+  }
+  if (u.exhausted) {
+    return new CniError(
+      CNI_CODE.poolExhausted,
+      `SpiderIPPool "${u.exhausted.name}" is exhausted`,
+      `all ${u.exhausted.size} of its addresses are held (by ${u.exhausted.holders} pods or StatefulSet ordinals); pod ${pod} gets none. Grow the pool (ippool-ip-number), or free addresses`,
+    );
+  }
+  return new CniError(CNI_CODE.noPool, `no usable IPv${family} pool for pod ${pod}`, `from ${source}: ${u.refusals.join("; ") || "none named"}`);
 }

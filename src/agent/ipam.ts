@@ -19,12 +19,11 @@ import { conflictLabel } from "../metrics/cas.js";
 import type { AgentMetrics } from "../metrics/agent.js";
 import { AllocationWriter } from "../reservation/allocations.js";
 import { ReservedIPs } from "../reservation/reserved-ips.js";
-import { type Shared, SharedAddresses } from "../reservation/shared-addresses.js";
+import { SharedAddresses } from "../reservation/shared-addresses.js";
 import { PoolClient } from "../k8s/resources.js";
-import { nameList } from "../api/verdict.js";
 import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
-import { type ClaimDecision, decideClaim } from "./claim.js";
+import { type ClaimDecision, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
 import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
@@ -114,9 +113,7 @@ export class Ipam {
   /** Claims an address of `family` from the first usable candidate pool. */
   private async claimFrom(names: string[], family: Family, facts: PodFacts, source: string): Promise<Claimed> {
     const reserved = await this.reserved(family);
-    const refusals: string[] = [];
-    let exhausted: { name: string; size: bigint; holders: number } | undefined;
-    let conflict: { name: string; shared: Shared } | undefined;
+    const u: Unclaimed = { refusals: [] };
     for (const name of names) {
       // Never hand out an address another pool holds too (a conflict made with the webhooks off).
       const shared = await this.shared.of(name, family);
@@ -129,25 +126,11 @@ export class Ipam {
       });
       if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
-      if (d.kind === "exhausted" && !shared.addresses.isEmpty) conflict ??= { name, shared };
-      else if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
-      else refusals.push(d.reason);
+      if (d.kind === "exhausted" && !shared.addresses.isEmpty) u.conflict ??= { name, shared };
+      else if (d.kind === "exhausted") u.exhausted ??= { name, size: d.size, holders: d.holders };
+      else u.refusals.push(d.reason);
     }
-    if (conflict) {
-      throw new CniError(
-        CNI_CODE.addressConflict,
-        `SpiderIPPool "${conflict.name}" shares ${conflict.shared.addresses.toString()} with SpiderIPPool ${nameList(conflict.shared.with)}`,
-        `pinpool hands out none of the shared addresses and the pool's other addresses are held; pod ${facts.namespace}/${facts.name} gets none. Remove the shared addresses from one of the pools (see their Conflict condition)`,
-      );
-    }
-    if (exhausted) {
-      throw new CniError(
-        CNI_CODE.poolExhausted,
-        `SpiderIPPool "${exhausted.name}" is exhausted`,
-        `all ${exhausted.size} of its addresses are held (by ${exhausted.holders} pods or StatefulSet ordinals); pod ${facts.namespace}/${facts.name} gets none. Grow the pool (ippool-ip-number), or free addresses`,
-      );
-    }
-    throw new CniError(CNI_CODE.noPool, `no usable IPv${family} pool for pod ${facts.namespace}/${facts.name}`, `from ${source}: ${refusals.join("; ") || "none named"}`);
+    throw claimFailure(u, family, `${facts.namespace}/${facts.name}`, source);
   }
 
   async add(req: CniRequest): Promise<CniResult> {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type * as k8s from "@kubernetes/client-node";
 import { candidatePools } from "../../../src/agent/candidates.js";
-import { decideClaim } from "../../../src/agent/claim.js";
+import { claimFailure, decideClaim } from "../../../src/agent/claim.js";
 import { decideRelease } from "../../../src/reservation/allocations.js";
 import { podFacts } from "../../../src/agent/pod.js";
 import { CniError, parseCniRequest } from "../../../src/agent/protocol.js";
@@ -124,6 +124,20 @@ describe("agent/decideClaim", () => {
     const held = pool({}, { prefixes: ["default/nginx-644659db67-"], ips: ["10.0.0.10"], holders: ["0:6lsmm"] });
     expect(decideRelease(held, "default/nginx-644659db67-6lsmm")?.status).to.deep.include({ allocatedIPCount: 0 });
     expect(decideRelease(held, "default/someone-else")).to.equal(undefined);
+  });
+});
+
+describe("agent/claimFailure", () => {
+  it("reports an address conflict first, then exhaustion, else every pool's refusal", () => {
+    const shared = { addresses: RangeSet.of(4, ip("10.0.0.10"), ip("10.0.0.11")), with: ["b"] };
+    const exhausted = { name: "e", size: 3n, holders: 3 };
+    const conflict = claimFailure({ refusals: ["x"], exhausted, conflict: { name: "a", shared } }, 4, "t/p", "s");
+    expect([conflict.code, conflict.msg]).to.deep.equal([103, 'SpiderIPPool "a" shares 10.0.0.10-10.0.0.11 with SpiderIPPool "b"']);
+    const full = claimFailure({ refusals: ["x"], exhausted }, 4, "t/p", "s");
+    expect([full.code, full.msg, full.details]).to.deep.equal([102, 'SpiderIPPool "e" is exhausted', "all 3 of its addresses are held (by 3 pods or StatefulSet ordinals); pod t/p gets none. Grow the pool (ippool-ip-number), or free addresses"]);
+    const refused = claimFailure({ refusals: ["one", "two"] }, 6, "t/p", "annotation ipam.spidernet.io/ippool");
+    expect([refused.code, refused.msg, refused.details]).to.deep.equal([101, "no usable IPv6 pool for pod t/p", "from annotation ipam.spidernet.io/ippool: one; two"]);
+    expect(claimFailure({ refusals: [] }, 4, "t/p", "s").details).to.equal("from s: none named");
   });
 });
 
