@@ -45,7 +45,11 @@ export class AutoPoolReconciler {
         const metadata = {
           ...pool.metadata,
           annotations: { ...pool.metadata.annotations, [ADOPTED_ANNOTATION]: action.uid },
-          labels: { ...pool.metadata.labels, [LABEL.reclaim]: String(action.reclaim) },
+          labels: {
+            ...pool.metadata.labels,
+            [LABEL.reclaim]: String(action.reclaim),
+            ...(pool.metadata.labels?.[LABEL.ownerUID] !== undefined ? { [LABEL.ownerUID]: action.uid } : {}),
+          },
           // Older versions wrote an ownerReference the garbage collector refuses (cluster-scoped → namespaced).
           ownerReferences: (pool.metadata.ownerReferences ?? []).filter((o) => o.apiVersion !== "apps/v1"),
         };

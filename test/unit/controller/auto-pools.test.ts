@@ -61,6 +61,15 @@ describe("controller/auto-pools decideAutoPool", () => {
     expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-2", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-2", reclaim: true });
   });
 
+  it("re-adopts a pool whose Spiderpool owner-UID label names an older workload, so the agent serves the re-created one", () => {
+    const labelled = (uid: string): SpiderIPPool => {
+      const p = pool({ adopted: "d-2" });
+      return { ...p, metadata: { ...p.metadata, labels: { ...p.metadata.labels, [LABEL.ownerUID]: uid } } };
+    };
+    expect(decideAutoPool(labelled("d-1"), owner, deployment("d-2", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-2", reclaim: true });
+    expect(decideAutoPool(labelled("d-2"), owner, deployment("d-2", 2), created, 60_000).kind).to.not.equal("adopt");
+  });
+
   it("honours an ippool-reclaim toggle on the live workload", () => {
     expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-1", 2, "+3", { "ipam.spidernet.io/ippool-reclaim": "false" }), created, 60_000)).to.deep.equal({
       kind: "adopt",
