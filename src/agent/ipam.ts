@@ -1,10 +1,11 @@
 /**
  * The agent's IPAM: CNI ADD/DEL/CHECK/STATUS/GC against the API server. An ADD makes one
  * API call: the claim, a compare-and-swap on the pool's status that starts from the watch
- * caches (src/agent/caches.ts: the node's pods, every pool and reserved IP). Claims on one
- * pool are batched by group commit (one compare-and-swap writes many claims), so a burst of
- * ADDs on one node never races itself and costs a few writes, not one per pod. The
- * SpiderEndpoint is written after the answer (src/agent/endpoints.ts).
+ * caches (src/agent/caches.ts: the node's pods, every pool and reserved IP); a pool that
+ * asks about the pod's workload, namespace or node adds a cached read (affinity-facts.ts).
+ * Claims on one pool are batched by group commit (one compare-and-swap writes many
+ * claims), so a burst of ADDs on one node never races itself and costs a few writes, not
+ * one per pod. The SpiderEndpoint is written after the answer (src/agent/endpoints.ts).
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
@@ -19,12 +20,13 @@ import { conflictLabel } from "../metrics/cas.js";
 import type { AgentMetrics } from "../metrics/agent.js";
 import { AllocationWriter } from "../reservation/allocations.js";
 import { ReservedIPs } from "../reservation/reserved-ips.js";
-import { type Shared, SharedAddresses } from "../reservation/shared-addresses.js";
+import { SharedAddresses } from "../reservation/shared-addresses.js";
 import { PoolClient } from "../k8s/resources.js";
-import { nameList } from "../api/verdict.js";
+import { type PoolSubject, missingFacts } from "../api/pool-affinity.js";
+import { AffinityFacts } from "./affinity-facts.js";
 import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
-import { type ClaimDecision, decideClaim } from "./claim.js";
+import { type ClaimDecision, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
 import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
@@ -52,6 +54,7 @@ export class Ipam {
   private readonly allocations: AllocationWriter;
   private readonly reservedIPs: ReservedIPs;
   private readonly shared: SharedAddresses;
+  private readonly affinity: AffinityFacts;
   readonly endpoints: EndpointWriter;
 
   constructor(d: IpamDeps) {
@@ -65,6 +68,7 @@ export class Ipam {
     this.shared = caches
       ? new SharedAddresses({ list: async () => [...(caches.allPools() ?? (await pools.list()))] }, undefined, () => caches.poolSpecRevision())
       : new SharedAddresses(pools);
+    this.affinity = new AffinityFacts(d.core, d.apps, d.node);
     this.endpoints = new EndpointWriter(d.custom, { ...(d.log ? { log: d.log } : {}), ...(d.endpointDelayMs ? { delayMs: d.endpointDelayMs } : {}) });
   }
 
@@ -94,7 +98,7 @@ export class Ipam {
   private async candidates(facts: PodFacts, req: CniRequest): Promise<{ source: string; 4: string[]; 6: string[] }> {
     const a = facts.annotations;
     const fromPod = a[ANNOTATION.reserved] ?? a[ANNOTATION.ippools] ?? a[ANNOTATION.ippool];
-    const namespaceAnnotations = fromPod ? {} : ((await this.core.readNamespace({ name: facts.namespace })).metadata?.annotations ?? {});
+    const namespaceAnnotations = fromPod ? {} : ((await this.affinity.freshNamespace(facts.namespace)).metadata?.annotations ?? {});
     const ipam = (req.config as { ipam?: { default_ipv4_ippool?: string[]; default_ipv6_ippool?: string[] } }).ipam ?? {};
     const netconfDefaults = { ipv4: ipam.default_ipv4_ippool ?? [], ipv6: ipam.default_ipv6_ippool ?? [] };
     const needDefaults = !fromPod && !Object.keys(namespaceAnnotations).some((k) => k.startsWith("ipam.spidernet.io/default-ipv")) && !netconfDefaults.ipv4.length && !netconfDefaults.ipv6.length;
@@ -111,43 +115,39 @@ export class Ipam {
     }
   }
 
-  /** Claims an address of `family` from the first usable candidate pool. */
-  private async claimFrom(names: string[], family: Family, facts: PodFacts, source: string): Promise<Claimed> {
+  /** Claims an address of `family` from the first candidate pool that serves the pod (`subject`). */
+  private async claimFrom(names: string[], family: Family, facts: PodFacts, subject: PoolSubject, source: string): Promise<Claimed> {
     const reserved = await this.reserved(family);
-    const refusals: string[] = [];
-    let exhausted: { name: string; size: bigint; holders: number } | undefined;
-    let conflict: { name: string; shared: Shared } | undefined;
+    const u: Unclaimed = { refusals: [] };
+    const claimant = { holder: facts.holder, subject };
     for (const name of names) {
       // Never hand out an address another pool holds too (a conflict made with the webhooks off).
       const shared = await this.shared.of(name, family);
       const unavailable = shared.addresses.isEmpty ? reserved : reserved.union(shared.addresses);
       // "held" is written back unchanged: the compare-and-swap proves the (cached) copy that
       // says so is current, so a stale cache never hands a released address to its old holder.
-      const d = await this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => {
-        const decided = decideClaim(pool, name, family, facts, unavailable);
-        return decided.kind === "held" ? { ...decided, write: decided.pool } : decided;
-      });
+      const decide = () =>
+        this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => {
+          const decided = decideClaim(pool, name, family, claimant, unavailable);
+          return decided.kind === "held" ? { ...decided, write: decided.pool } : decided;
+        });
+      // What the pool as cached asks about the pod is looked up first, so the claim is
+      // decided once. A pool that asks for more as decided (its spec just changed, or no
+      // cache) is decided again; each round looks up at least one more of three facts.
+      const cached = this.caches?.pool(name);
+      if (cached) await this.affinity.complete(subject, facts, missingFacts(cached, subject));
+      let d = await decide();
+      while (d.kind === "needs") {
+        await this.affinity.complete(subject, facts, d.facts);
+        d = await decide();
+      }
       if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
-      if (d.kind === "exhausted" && !shared.addresses.isEmpty) conflict ??= { name, shared };
-      else if (d.kind === "exhausted") exhausted ??= { name, size: d.size, holders: d.holders };
-      else refusals.push(d.reason);
+      if (d.kind === "exhausted" && !shared.addresses.isEmpty) u.conflict ??= { name, shared };
+      else if (d.kind === "exhausted") u.exhausted ??= { name, size: d.size, holders: d.holders };
+      else u.refusals.push(d.reason);
     }
-    if (conflict) {
-      throw new CniError(
-        CNI_CODE.addressConflict,
-        `SpiderIPPool "${conflict.name}" shares ${conflict.shared.addresses.toString()} with SpiderIPPool ${nameList(conflict.shared.with)}`,
-        `pinpool hands out none of the shared addresses and the pool's other addresses are held; pod ${facts.namespace}/${facts.name} gets none. Remove the shared addresses from one of the pools (see their Conflict condition)`,
-      );
-    }
-    if (exhausted) {
-      throw new CniError(
-        CNI_CODE.poolExhausted,
-        `SpiderIPPool "${exhausted.name}" is exhausted`,
-        `all ${exhausted.size} of its addresses are held (by ${exhausted.holders} pods or StatefulSet ordinals); pod ${facts.namespace}/${facts.name} gets none. Grow the pool (ippool-ip-number), or free addresses`,
-      );
-    }
-    throw new CniError(CNI_CODE.noPool, `no usable IPv${family} pool for pod ${facts.namespace}/${facts.name}`, `from ${source}: ${refusals.join("; ") || "none named"}`);
+    throw claimFailure(u, family, `${facts.namespace}/${facts.name}`, source);
   }
 
   async add(req: CniRequest): Promise<CniResult> {
@@ -163,8 +163,10 @@ export class Ipam {
     if (families.length === 0) {
       throw new CniError(CNI_CODE.noPool, `no pool for pod ${namespace}/${name} on ${req.ifName}`, `${candidates.source} name none; annotate the workload (ipam.spidernet.io/subnet or ippool) or mark a pool spec.default`);
     }
+    // What pools may ask about the pod beyond itself is looked up only when one asks.
+    const subject: PoolSubject = { namespace, pod: name, node: this.node, interface: req.ifName, podLabels: facts.labels };
     const claimed: Claimed[] = [];
-    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, candidates.source));
+    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, subject, candidates.source));
     // After the answer: the claim is the record; the controller restores a lost endpoint.
     this.endpoints.record({
       namespace,

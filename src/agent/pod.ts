@@ -1,11 +1,12 @@
 /**
- * What the agent needs to know about a pod: who holds its addresses (a StatefulSet's
- * ordinal, or the pod itself) and what a pool's affinity can match. Pure.
+ * What the agent needs to know about a pod, pure: who holds its addresses (a StatefulSet's
+ * ordinal, or the pod itself), and the way to its workload as the API server records it,
+ * for the pools that ask (src/api/pool-affinity.ts). Never from the pod's labels: a pod
+ * writes its own labels, so `ipam.spidernet.io/app-*` or `pod-template-hash` prove nothing.
  */
 import type * as k8s from "@kubernetes/client-node";
 import { holderKey, statefulSetMember } from "../api/holders.js";
-import { APP_LABEL } from "../api/labels.js";
-import type { LabelSelector, SpiderIPPool } from "../api/types.js";
+import type { Workload } from "../api/pool-affinity.js";
 
 export interface PodFacts {
   namespace: string;
@@ -15,37 +16,19 @@ export interface PodFacts {
   /** `namespace/statefulset/ordinal` for a StatefulSet pod, else `namespace/pod`. */
   holder: string;
   statefulSet?: { name: string; ordinal: number };
-  /** The pod's labels plus Spiderpool's virtual app-* labels naming its top controller. */
+  /** The pod's labels, as it wrote them. */
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** The pod's controller ownerReference, as the API server stores it. */
+  controller?: k8s.V1OwnerReference;
 }
 
 export function podFacts(pod: k8s.V1Pod, node: string): PodFacts {
   const namespace = pod.metadata?.namespace ?? "default";
   const name = pod.metadata?.name ?? "";
-  const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
-  const labels = { ...pod.metadata?.labels };
-  let statefulSet: PodFacts["statefulSet"];
-  let top: { kind: string; name: string } | undefined;
-  if (owner?.kind === "StatefulSet") {
-    statefulSet = statefulSetMember(owner.name, name); // a misnamed pod is a plain pod, never another's ordinal
-    top = { kind: "StatefulSet", name: owner.name };
-  } else if (owner?.kind === "ReplicaSet") {
-    // A ReplicaSet of a Deployment is named <deployment>-<pod-template-hash>.
-    const hash = labels["pod-template-hash"];
-    top = hash && owner.name.endsWith(`-${hash}`) ? { kind: "Deployment", name: owner.name.slice(0, -hash.length - 1) } : { kind: "ReplicaSet", name: owner.name };
-  } else if (owner) {
-    top = { kind: owner.kind, name: owner.name };
-  }
-  if (top) {
-    Object.assign(labels, {
-      [APP_LABEL.group]: "apps",
-      [APP_LABEL.version]: "v1",
-      [APP_LABEL.kind]: top.kind,
-      [APP_LABEL.namespace]: namespace,
-      [APP_LABEL.name]: top.name,
-    });
-  }
+  const controller = pod.metadata?.ownerReferences?.find((o) => o.controller);
+  // A misnamed pod is a plain pod, never another's ordinal.
+  const statefulSet = controller?.kind === "StatefulSet" ? statefulSetMember(controller.name, name) : undefined;
   return {
     namespace,
     name,
@@ -53,28 +36,37 @@ export function podFacts(pod: k8s.V1Pod, node: string): PodFacts {
     node,
     holder: holderKey(namespace, name, statefulSet),
     ...(statefulSet ? { statefulSet } : {}),
-    labels,
+    labels: { ...pod.metadata?.labels },
     annotations: { ...pod.metadata?.annotations },
+    ...(controller ? { controller } : {}),
   };
 }
 
-function matches(selector: LabelSelector, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const has = e.key in labels;
-    const value = labels[e.key];
-    const inValues = value !== undefined && (e.values ?? []).includes(value);
-    if ((e.operator === "In" && !inValues) || (e.operator === "NotIn" && inValues)) return false;
-    if ((e.operator === "Exists" && !has) || (e.operator === "DoesNotExist" && has)) return false;
-  }
-  return true;
+const asWorkload = (o: k8s.V1OwnerReference): Workload => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.name, uid: o.uid });
+
+/**
+ * The way to a pod's workload: known from its controller reference (a StatefulSet, a
+ * DaemonSet, a Job, …; none: a bare pod), or through its ReplicaSet, which must be read:
+ * the Deployment is the ReplicaSet's controller, recorded on the ReplicaSet.
+ */
+export type WorkloadStep = { workload: Workload | null } | { replicaSet: { name: string; uid: string } };
+
+export function workloadStep(controller: k8s.V1OwnerReference | undefined): WorkloadStep {
+  if (!controller) return { workload: null };
+  if (controller.apiVersion === "apps/v1" && controller.kind === "ReplicaSet") return { replicaSet: { name: controller.name, uid: controller.uid } };
+  // No Kubernetes controller makes a Deployment a pod's own controller: such a reference was
+  // written by whoever created the pod, and names no workload.
+  if (controller.kind === "Deployment") return { workload: null };
+  return { workload: asWorkload(controller) };
 }
 
-/** Why `pool` may not serve `pod` (its node, namespace or pod affinity), or undefined. */
-export function affinityMismatch(pool: SpiderIPPool, pod: PodFacts): string | undefined {
-  const s = pool.spec;
-  if (s.nodeName?.length && !s.nodeName.includes(pod.node)) return `serves only nodes ${s.nodeName.join(", ")}, not ${pod.node}`;
-  if (s.namespaceName?.length && !s.namespaceName.includes(pod.namespace)) return `serves only namespaces ${s.namespaceName.join(", ")}`;
-  if (s.podAffinity && !matches(s.podAffinity, pod.labels)) return `does not match this pod (spec.podAffinity)`;
-  return undefined;
+/**
+ * The workload of a pod whose controller is ReplicaSet `ref`, from that ReplicaSet as read
+ * (undefined: not found): its controller (a Deployment), else the ReplicaSet itself.
+ */
+export function replicaSetWorkload(rs: k8s.V1ReplicaSet | undefined, ref: { name: string; uid: string }): Workload | null {
+  // Gone, or a namesake made since: the pod's own ReplicaSet no longer exists, so the pod is a bare pod.
+  if (!rs || rs.metadata?.uid !== ref.uid) return null;
+  const controller = rs.metadata.ownerReferences?.find((o) => o.controller);
+  return controller ? asWorkload(controller) : { apiVersion: "apps/v1", kind: "ReplicaSet", name: ref.name, uid: ref.uid };
 }

@@ -11,7 +11,7 @@ import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { orUndefined } from "../k8s/errors.js";
 import { PoolClient, readWorkload } from "../k8s/resources.js";
-import { autoPoolOwner } from "../reservation/auto-pool.js";
+import { autoPoolOwner } from "../api/auto-pool-owner.js";
 import { type ReserveDeps, reserve } from "../reservation/reserve.js";
 import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "./auto-pools.js";
 import { unlessRaced } from "./effects.js";
@@ -45,7 +45,11 @@ export class AutoPoolReconciler {
         const metadata = {
           ...pool.metadata,
           annotations: { ...pool.metadata.annotations, [ADOPTED_ANNOTATION]: action.uid },
-          labels: { ...pool.metadata.labels, [LABEL.reclaim]: String(action.reclaim) },
+          labels: {
+            ...pool.metadata.labels,
+            [LABEL.reclaim]: String(action.reclaim),
+            ...(pool.metadata.labels?.[LABEL.ownerUID] !== undefined ? { [LABEL.ownerUID]: action.uid } : {}),
+          },
           // Older versions wrote an ownerReference the garbage collector refuses (cluster-scoped → namespaced).
           ownerReferences: (pool.metadata.ownerReferences ?? []).filter((o) => o.apiVersion !== "apps/v1"),
         };

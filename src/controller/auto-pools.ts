@@ -21,7 +21,10 @@ export const ADOPTED_ANNOTATION = "pinpool.io/adopted-by-uid";
 
 export type AutoPoolAction =
   | { kind: "none" }
-  /** Record the workload's UID and reclaim choice; drop an ownerReference older versions wrote. */
+  /**
+   * Record the workload's UID (also in Spiderpool's owner-UID label, where there is one) and
+   * reclaim choice; drop an ownerReference older versions wrote.
+   */
   | { kind: "adopt"; uid: string; reclaim: boolean }
   | { kind: "resize"; plan: ReservationPlan; from: bigint; to: number }
   /** Nothing needs the pool any more: delete it once nobody holds its addresses (after the grace period). */
@@ -83,7 +86,10 @@ export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload:
     return reclaimOf(pool, undefined) ? { kind: "release", reason: `${what} is gone and the pool is reclaimed with it` } : { kind: "none" };
   }
   const reclaim = reclaimOf(pool, workload);
-  if (adopted !== uid || legacyOwnerReference(pool) || pool.metadata.labels?.[LABEL.reclaim] !== String(reclaim)) return { kind: "adopt", uid, reclaim };
+  // Spiderpool's owner-UID label, where a pool carries it, follows the workload too: the
+  // agent serves such a pool only to that UID's pods (src/api/pool-affinity.ts).
+  const staleUidLabel = (pool.metadata.labels?.[LABEL.ownerUID] ?? uid) !== uid;
+  if (adopted !== uid || staleUidLabel || legacyOwnerReference(pool) || pool.metadata.labels?.[LABEL.reclaim] !== String(reclaim)) return { kind: "adopt", uid, reclaim };
   const planned = poolPlanOf(owner, workload, pool.metadata.name as string);
   if (planned === "invalid") return { kind: "none" };
   if (planned === "unnamed") {

@@ -1,5 +1,6 @@
 /** The SpiderIPPool object of an auto pool, built from its plan and its subnet. Pure. */
 import { APP_LABEL, LABEL, cidrLabelValue } from "../api/labels.js";
+import { OWNER_ANNOTATION, autoPoolOwner } from "../api/auto-pool-owner.js";
 import { type WorkloadRef, labelValue, workloadKey } from "../api/names.js";
 import { API_VERSION, RELEASE_FINALIZER, type SpiderIPPool, type SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
@@ -52,25 +53,6 @@ export function autoPoolObject(
       },
     },
   };
-}
-
-/** On an auto pool: `namespace/Kind/name` of the workload it was reserved for. */
-export const OWNER_ANNOTATION = "pinpool.io/owner";
-
-/** The workload an auto pool was reserved for: from pinpool's annotation, else Spiderpool's owner labels. */
-export function autoPoolOwner(pool: SpiderIPPool): WorkloadRef | undefined {
-  const key = pool.metadata.annotations?.[OWNER_ANNOTATION];
-  if (key) {
-    const [namespace, kind, ...rest] = key.split("/");
-    const name = rest.join("/");
-    return namespace && name && (kind === "Deployment" || kind === "StatefulSet") ? { namespace, kind, name } : undefined;
-  }
-  const l = pool.metadata.labels ?? {};
-  const kind = l[LABEL.ownerKind];
-  const namespace = l[LABEL.ownerNamespace];
-  const name = l[LABEL.ownerName];
-  if (l[LABEL.ownerGV] !== "apps_v1" || (kind !== "Deployment" && kind !== "StatefulSet") || !namespace || !name) return undefined;
-  return { kind, namespace, name };
 }
 
 /** Whether an existing pool was reserved for this workload (names collide only by hash collision). */

@@ -64,7 +64,9 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
     // The watch caches (src/k8s/watch-cache.ts): the node's pods, every pool and reserved IP.
     ListWatch: [{ verb: "watch", resource: "pods" }, spider("watch", "spiderippools"), spider("watch", "spiderreservedips")],
     readNamespace: [{ verb: "get", resource: "namespaces" }],
+    readNode: [{ verb: "get", resource: "nodes" }],
     readNamespacedStatefulSet: [{ verb: "get", resource: "statefulsets", group: "apps" }],
+    readNamespacedReplicaSet: [{ verb: "get", resource: "replicasets", group: "apps" }],
     getAPIResources: [], // discovery: every authenticated user may (system:discovery)
   },
 };

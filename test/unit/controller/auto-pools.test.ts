@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "../../../src/controller/auto-pools.js";
 import { ANNOTATION } from "../../../src/api/annotations.js";
 import { planReservation } from "../../../src/reservation/plan.js";
-import { autoPoolOwner } from "../../../src/reservation/auto-pool.js";
+import { autoPoolOwner } from "../../../src/api/auto-pool-owner.js";
 import type { WorkloadObject } from "../../../src/api/names.js";
 import { LABEL } from "../../../src/api/labels.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
@@ -59,6 +59,15 @@ describe("controller/auto-pools decideAutoPool", () => {
     expect(decideAutoPool(pool({ adopted: "d-1", ownerUid: "d-1" }), owner, deployment("d-1", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-1", reclaim: true });
     // Re-created under the same name: the new UID adopts the same pool.
     expect(decideAutoPool(pool({ adopted: "d-1" }), owner, deployment("d-2", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-2", reclaim: true });
+  });
+
+  it("re-adopts a pool whose Spiderpool owner-UID label names an older workload, so the agent serves the re-created one", () => {
+    const labelled = (uid: string): SpiderIPPool => {
+      const p = pool({ adopted: "d-2" });
+      return { ...p, metadata: { ...p.metadata, labels: { ...p.metadata.labels, [LABEL.ownerUID]: uid } } };
+    };
+    expect(decideAutoPool(labelled("d-1"), owner, deployment("d-2", 2), created, 60_000)).to.deep.equal({ kind: "adopt", uid: "d-2", reclaim: true });
+    expect(decideAutoPool(labelled("d-2"), owner, deployment("d-2", 2), created, 60_000).kind).to.not.equal("adopt");
   });
 
   it("honours an ippool-reclaim toggle on the live workload", () => {

@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { ApiException, type CustomObjectsApi } from "@kubernetes/client-node";
 import { type ClaimDecision, decideClaim } from "../../../src/agent/claim.js";
-import { podFacts } from "../../../src/agent/pod.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
 import { AllocationRecord } from "../../../src/ip/allocation-record.js";
 import { RangeSet } from "../../../src/ip/range-set.js";
@@ -35,7 +34,7 @@ function fakeServer(initial: SpiderIPPool): { api: CustomObjectsApi; stored: () 
 }
 
 const claim = (w: AllocationWriter, pod: string) =>
-  w.submit<ClaimDecision & { write?: SpiderIPPool }>("p", (p) => decideClaim(p, "p", 4, podFacts({ metadata: { name: pod, namespace: "ns", uid: pod } }, "n"), RangeSet.empty(4)));
+  w.submit<ClaimDecision & { write?: SpiderIPPool }>("p", (p) => decideClaim(p, "p", 4, { holder: `ns/${pod}`, subject: { namespace: "ns", pod, node: "n", interface: "eth0", podLabels: {} } }, RangeSet.empty(4)));
 const fast = { attempts: 5, baseDelayMs: 1 };
 
 describe("reservation/AllocationWriter with a watch cache", () => {

@@ -1,0 +1,69 @@
+/**
+ * What pool affinity needs beyond the pod itself, read from the API server only when a
+ * pool asks for it (missingFacts in src/api/pool-affinity.ts), and cached: a pool named on
+ * the pod that restricts nothing costs no read at all.
+ *
+ * - The pod's workload: a ReplicaSet's pod needs its ReplicaSet, whose controller is the
+ *   Deployment. Kept 10 minutes per ReplicaSet (a node's pods come from few of them), so a
+ *   burst of one Deployment's pods costs one read. Keyed by namespace, name and UID: a pod
+ *   that names another namespace's ReplicaSet UID in its own ownerReference cannot spoil the
+ *   entry the real pods use. 404 is an answer: the ReplicaSet is gone and the pod belongs
+ *   to no workload (an auto pool refuses it). Any other failure propagates and is not kept:
+ *   a 429 or 5xx runs the whole ADD again (src/agent/server.ts) and ends in CNI code 11.
+ * - The labels of the pod's namespace and of this node: kept 30 s. An ADD that reads the
+ *   namespace anyway (its annotations name default pools) refreshes them.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import type { Labels } from "../api/label-selector.js";
+import type { Fact, PoolSubject, Workload } from "../api/pool-affinity.js";
+import { orUndefined } from "../k8s/errors.js";
+import { ExpiringCache } from "./expiring-cache.js";
+import { type PodFacts, replicaSetWorkload, workloadStep } from "./pod.js";
+
+export const REPLICA_SET_TTL_MS = 10 * 60_000;
+export const LABELS_TTL_MS = 30_000;
+const MAX_KEPT = 1024;
+
+export class AffinityFacts {
+  private readonly workloads: ExpiringCache<Workload | null>;
+  private readonly namespaceLabels: ExpiringCache<Labels>;
+  private readonly nodeLabels: ExpiringCache<Labels>;
+
+  constructor(
+    private readonly core: k8s.CoreV1Api,
+    private readonly apps: k8s.AppsV1Api,
+    private readonly node: string,
+    now?: () => number,
+  ) {
+    const clock = now ? { now } : {};
+    this.workloads = new ExpiringCache({ ttlMs: REPLICA_SET_TTL_MS, max: MAX_KEPT, ...clock });
+    this.namespaceLabels = new ExpiringCache({ ttlMs: LABELS_TTL_MS, max: MAX_KEPT, ...clock });
+    this.nodeLabels = new ExpiringCache({ ttlMs: LABELS_TTL_MS, max: 1, ...clock });
+  }
+
+  /** The namespace as stored now (its annotations name default pools); its labels are kept for affinity. */
+  async freshNamespace(name: string): Promise<k8s.V1Namespace> {
+    const ns = await this.core.readNamespace({ name });
+    this.namespaceLabels.set(name, ns.metadata?.labels ?? {});
+    return ns;
+  }
+
+  /** Looks up the `facts` `subject` (pod `pod`) lacks. */
+  async complete(subject: PoolSubject, pod: PodFacts, facts: readonly Fact[]): Promise<void> {
+    await Promise.all(
+      facts.map(async (fact) => {
+        if (subject[fact] !== undefined) return;
+        if (fact === "owner") subject.owner = await this.workload(pod);
+        else if (fact === "namespaceLabels") subject.namespaceLabels = await this.namespaceLabels.get(pod.namespace, async () => (await this.core.readNamespace({ name: pod.namespace })).metadata?.labels ?? {});
+        else subject.nodeLabels = await this.nodeLabels.get(this.node, async () => (await this.core.readNode({ name: this.node })).metadata?.labels ?? {});
+      }),
+    );
+  }
+
+  private workload(pod: PodFacts): Promise<Workload | null> {
+    const step = workloadStep(pod.controller);
+    if ("workload" in step) return Promise.resolve(step.workload);
+    const { name, uid } = step.replicaSet;
+    return this.workloads.get(`${pod.namespace}/${name}/${uid}`, async () => replicaSetWorkload(await orUndefined(this.apps.readNamespacedReplicaSet({ namespace: pod.namespace, name })), step.replicaSet));
+  }
+}
