@@ -160,6 +160,12 @@ JSON
 # The routed plane forwards between the pods' veths and the uplink, in both families.
 start_network() {
   if [ "$NODE_NET" = routed ]; then
+    local f
+    # Interfaces that take router advertisements keep them while the node forwards IPv6.
+    for f in /proc/sys/net/ipv6/conf/*/accept_ra; do
+      case "$f" in */all/* | */default/* | */lo/*) continue ;; esac
+      [ "$(cat "$f")" != 1 ] || echo 2 >"$f"
+    done
     sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
     bash "$cluster_dir/underlay.sh" up
   else
@@ -208,7 +214,7 @@ up() {
     return 0
   fi
   if foreign_kubelet; then log "another kubelet runs on this machine; stop it first (or PINPOOL_NODE=none)"; exit 1; fi
-  local rt started ip
+  local rt started ip f
   started=$(date +%s)
   rt=$(runtime_dir)
   ip=$(node_ip)
@@ -218,7 +224,14 @@ up() {
   # What the host was like before the first `up`: a second `up` must not record what the
   # first one changed.
   if [ ! -f "$NODE_DIR/sysctl.saved" ]; then
-    for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$NODE_DIR/sysctl.saved"
+    {
+      for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done
+      # Forwarding makes an interface ignore router advertisements unless accept_ra is 2.
+      for f in /proc/sys/net/ipv6/conf/*/accept_ra; do
+        case "$f" in */all/* | */default/* | */lo/*) continue ;; esac
+        echo "net/ipv6/conf/$(basename "$(dirname "$f")")/accept_ra=$(cat "$f")" # a name may hold dots (eth0.100)
+      done
+    } >"$NODE_DIR/sysctl.saved"
     for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] || echo "$p"; done >"$NODE_DIR/paths.created"
     ls /run/netns 2>/dev/null | grep '^cni-' >"$NODE_DIR/netns.before" || true
   fi

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -35,6 +36,12 @@ func gatewayFor(ip netip.Addr) netip.Addr {
 func hostVethName(containerID, ifName string) string {
 	sum := sha1.Sum([]byte(containerID + "/" + ifName))
 	return "pin" + hex.EncodeToString(sum[:])[:12]
+}
+
+// isHostVethName: name is one that hostVethName gives.
+func isHostVethName(name string) bool {
+	_, err := hex.DecodeString(strings.TrimPrefix(name, "pin"))
+	return len(name) == 15 && strings.HasPrefix(name, "pin") && err == nil
 }
 
 func (p *plugin) cmdAdd() (*cniResult, error) {
@@ -72,14 +79,18 @@ func (p *plugin) undoAdd() {
 	}
 }
 
-// attach builds the pod's data plane: the host end first (its settings must be in place
-// before the pod's traffic reaches it), then the pod's side, then the host routes.
+// attach builds the pod's data plane once the node passes the checks that need nothing
+// created (preflight.go): the host end first (its settings must be in place before the
+// pod's traffic reaches it), then the pod's side, then the host routes.
 func (p *plugin) attach(ns *os.File, res ipamResult) (attachment, error) {
 	host, err := dialNetlink()
 	if err != nil {
 		return attachment{}, err
 	}
 	defer host.close()
+	if err := preflight(host, res.addrs); err != nil {
+		return attachment{}, err
+	}
 	name := hostVethName(p.env.containerID, p.env.ifName)
 	hostLink, err := p.createHostVeth(host, name, ns, res.addrs)
 	if err != nil {
@@ -90,10 +101,14 @@ func (p *plugin) attach(ns *os.File, res ipamResult) (attachment, error) {
 		return attachment{}, err
 	}
 	for _, ip := range res.addrs {
-		// Replace: a stale route to this address (a previous sandbox's) is overwritten.
 		// Protocol static marks it as a route a BGP daemon's `learn` picks up.
 		r := route{dst: netip.PrefixFrom(ip, ip.BitLen()), dev: name, oif: hostLink.index, scope: syscall.RT_SCOPE_LINK, protocol: syscall.RTPROT_STATIC}
-		if err := host.addRoute(r, true); err != nil {
+		err := host.addRoute(r)
+		if errors.Is(err, syscall.EEXIST) {
+			// Taking the route over would cut off the pod that has the address now.
+			return attachment{}, host.routeInTheWay(r.dst)
+		}
+		if err != nil {
 			return attachment{}, err
 		}
 	}
@@ -119,7 +134,7 @@ func (p *plugin) createHostVeth(host *nlConn, name string, ns *os.File, addrs []
 			return link{}, err
 		}
 	}
-	for _, path := range globalForwarding(v4, v6) {
+	for _, path := range globalForwarding(v4) {
 		if err := enableForwarding(path); err != nil {
 			return link{}, err
 		}
@@ -149,7 +164,13 @@ func configurePod(ns *os.File, ifName string, addrs []netip.Addr) (net.HardwareA
 	}
 	v4, v6 := families(addrs)
 	for _, r := range podRoutes(ifName, l.index, v4, v6) {
-		if err := pod.addRoute(r, false); err != nil {
+		err := pod.addRoute(r)
+		if errors.Is(err, syscall.EEXIST) {
+			// The gateway's route or a default route is there already: the pod has
+			// another interface that sends its traffic elsewhere (or to another veth).
+			return nil, fmt.Errorf("%w: the pod already has this route, through another interface; pinpool-routed supports one interface per pod, which all of the pod's traffic leaves by", err)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -20,8 +20,12 @@ var supportedVersions = []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 // minVersion: the commands that later versions of the spec added.
 var minVersion = map[string]string{"CHECK": "0.4.0", "STATUS": "1.1.0", "GC": "1.1.0"}
 
+// pluginName is the name the plugin is installed under, the conf's type.
+const pluginName = "pinpool-routed"
+
 type netConf struct {
 	CNIVersion string `json:"cniVersion"`
+	Type       string `json:"type"`
 	MTU        int    `json:"mtu"`
 	IPAM       struct {
 		Type string `json:"type"`
@@ -45,6 +49,10 @@ func parseConf(raw []byte) (netConf, *cniError) {
 	if conf.IPAM.Type == "" || strings.ContainsAny(conf.IPAM.Type, `/\`) || conf.IPAM.Type == "." || conf.IPAM.Type == ".." {
 		return conf, &cniError{Code: codeInvalidConfig, Msg: "ipam.type is not a plugin name",
 			Details: fmt.Sprintf("%q; expected the file name of an IPAM plugin in CNI_PATH, such as \"pinpool\"", conf.IPAM.Type)}
+	}
+	if conf.IPAM.Type == pluginName || conf.IPAM.Type == conf.Type {
+		return conf, &cniError{Code: codeInvalidConfig, Msg: "ipam.type is this plugin",
+			Details: fmt.Sprintf("%q; the plugin would run itself as its IPAM plugin, which would run itself again, forever; expected an IPAM plugin, such as \"pinpool\"", conf.IPAM.Type)}
 	}
 	if conf.MTU != 0 && (conf.MTU < 68 || conf.MTU > 65535) {
 		return conf, &cniError{Code: codeInvalidConfig, Msg: "mtu is out of range",
@@ -112,11 +120,26 @@ func (e cniEnv) validate() *cniError {
 	return nil
 }
 
-// validIfName applies the kernel's rules for interface names (dev_valid_name).
+// validIfName applies the kernel's rules for interface names (dev_valid_name), and
+// refuses '%', which the kernel would replace with a number of its choosing.
 func validIfName(name string) *cniError {
-	if name == "" || len(name) > 15 || name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\v\f\r") {
+	invalid := func(rule string) *cniError {
 		return &cniError{Code: codeInvalidEnvironment, Msg: "CNI_IFNAME is not a valid interface name",
-			Details: fmt.Sprintf("%q; expected 1 to 15 bytes, no '/', ':' or whitespace, not \".\" or \"..\"", name)}
+			Details: fmt.Sprintf("%q: %s; expected 1 to 15 bytes, no '%%', '/', ':' or whitespace, not \".\" or \"..\"", name, rule)}
+	}
+	switch {
+	case name == "":
+		return &cniError{Code: codeInvalidEnvironment, Msg: "CNI_IFNAME is not set", Details: "expected the name of the pod's interface, such as eth0"}
+	case len(name) > 15:
+		return invalid(fmt.Sprintf("%d bytes, more than the kernel's limit of 15", len(name)))
+	case name == "." || name == "..":
+		return invalid("a directory's name, not an interface's")
+	case strings.Contains(name, "%"):
+		return invalid("'%' is the kernel's placeholder for a number it chooses")
+	case strings.ContainsAny(name, "/:"):
+		return invalid("'/' and ':' are not allowed")
+	case strings.ContainsAny(name, " \t\n\v\f\r"):
+		return invalid("whitespace is not allowed")
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -44,16 +45,29 @@ func (p *plugin) delegate(command string) ([]byte, error) {
 }
 
 // findPlugin looks name up in CNI_PATH, in order, as the runtime looks up the main plugin.
+// Empty and relative entries are skipped: they would find a file in whatever directory
+// the runtime happened to start the plugin in.
 func findPlugin(name, cniPath string) (string, error) {
-	dirs := filepath.SplitList(cniPath)
-	for _, dir := range dirs {
+	var searched, skipped []string
+	for _, dir := range filepath.SplitList(cniPath) {
+		if !filepath.IsAbs(dir) {
+			skipped = append(skipped, strconv.Quote(dir))
+			continue
+		}
+		searched = append(searched, dir)
 		path := filepath.Join(dir, name)
 		if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
 			return path, nil
 		}
 	}
-	return "", &cniError{Code: codeInvalidConfig, Msg: fmt.Sprintf("IPAM plugin %q (ipam.type) is not in CNI_PATH", name),
-		Details: fmt.Sprintf("no executable file %s in %s", name, strings.Join(dirs, ", "))}
+	details := fmt.Sprintf("no executable file %s in %s", name, strings.Join(searched, ", "))
+	if len(searched) == 0 {
+		details = "CNI_PATH has no absolute directory to look in"
+	}
+	if len(skipped) > 0 {
+		details += fmt.Sprintf("; skipped %s: CNI_PATH's entries must be absolute directories", strings.Join(skipped, ", "))
+	}
+	return "", &cniError{Code: codeInvalidConfig, Msg: fmt.Sprintf("IPAM plugin %q (ipam.type) is not in CNI_PATH", name), Details: details}
 }
 
 // withCommand is environ with CNI_COMMAND set to command: ADD's clean-up runs the IPAM

@@ -5,6 +5,7 @@ package main
 // Link and address operations: the veth pair, its state, the pod's addresses.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -90,6 +91,19 @@ func (c *nlConn) linkByName(name string) (link, error) {
 		up:    native.Uint32(b[8:12])&syscall.IFF_UP != 0,
 		mac:   net.HardwareAddr(parseAttrs(b[syscall.SizeofIfInfomsg:])[syscall.IFLA_ADDRESS]),
 	}, nil
+}
+
+// linkName looks an interface's name up by its index, for messages.
+func (c *nlConn) linkName(index int32) (string, error) {
+	replies, err := c.exec(syscall.RTM_GETLINK, 0, ifInfo(index, 0, 0))
+	if err != nil {
+		return "", fmt.Errorf("looking up interface index %d: %w", index, err)
+	}
+	if len(replies) == 0 || len(replies[0]) < syscall.SizeofIfInfomsg {
+		return "", fmt.Errorf("looking up interface index %d: the kernel answered without an ifinfomsg", index)
+	}
+	name := parseAttrs(replies[0][syscall.SizeofIfInfomsg:])[syscall.IFLA_IFNAME]
+	return string(bytes.TrimRight(name, "\x00")), nil
 }
 
 func (c *nlConn) setUp(name string, index int32) error {

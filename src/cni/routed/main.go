@@ -20,6 +20,11 @@ func main() {
 	os.Exit(run(os.Environ(), os.Stdin, os.Stdout, os.Stderr))
 }
 
+// maxConfSize bounds the network configuration read from stdin: a runaway writer must
+// not make the plugin hold gigabytes; and a configuration cut off at the limit must not be
+// parsed as if it were whole.
+const maxConfSize = 1 << 20
+
 // plugin is one invocation: the network configuration, its raw bytes (handed to the IPAM
 // plugin unchanged) and the environment.
 type plugin struct {
@@ -35,9 +40,14 @@ func run(environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if env.command == "VERSION" {
 		return writeJSON(stdout, map[string]any{"cniVersion": latestVersion, "supportedVersions": supportedVersions})
 	}
-	raw, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+	// One byte over the limit tells a configuration that is too large from one that fits.
+	raw, err := io.ReadAll(io.LimitReader(stdin, maxConfSize+1))
 	if err != nil {
 		return report(stdout, "", &cniError{Code: codeIOFailure, Msg: "cannot read the network configuration from stdin", Details: err.Error()})
+	}
+	if len(raw) > maxConfSize {
+		return report(stdout, "", &cniError{Code: codeInvalidConfig, Msg: "the network configuration on stdin is larger than 1 MiB",
+			Details: "expected at most 1048576 bytes: a configuration with a prevResult is a few kilobytes"})
 	}
 	conf, cerr := parseConf(raw)
 	if cerr == nil {

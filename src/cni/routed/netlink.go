@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // Constants the syscall package lacks (linux/netlink.h).
@@ -27,6 +28,12 @@ const (
 )
 
 var native = binary.NativeEndian
+
+// netlinkTimeout bounds the wait for each of the kernel's answers: the kernel answers at
+// once, so a reply that does not come was lost (a full socket buffer drops it), and a
+// plugin blocked forever would hold up the pod's sandbox with no error to show for it.
+// A variable so that a test can shorten it.
+var netlinkTimeout = 10 * time.Second
 
 func align4(n int) int { return (n + 3) &^ 3 }
 
@@ -157,6 +164,11 @@ func dialNetlink() (*nlConn, error) {
 		syscall.Close(fd)
 		return nil, fmt.Errorf("binding a NETLINK_ROUTE socket: %w", err)
 	}
+	tv := syscall.NsecToTimeval(netlinkTimeout.Nanoseconds())
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("setting a receive timeout on a NETLINK_ROUTE socket: %w", err)
+	}
 	// Best effort: kernels before 4.12 lack extended acks and still answer with an errno.
 	syscall.SetsockoptInt(fd, solNetlink, netlinkExtAck, 1)
 	return &nlConn{fd: fd}, nil
@@ -187,6 +199,9 @@ func (c *nlConn) receive(seq uint32) ([][]byte, error) {
 		n, from, err := syscall.Recvfrom(c.fd, buf, 0)
 		if errors.Is(err, syscall.EINTR) {
 			continue
+		}
+		if errors.Is(err, syscall.EAGAIN) { // SO_RCVTIMEO ran out
+			return nil, fmt.Errorf("the kernel did not answer a netlink request within %v: %w; expected an answer at once (was it lost?)", netlinkTimeout, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading the kernel's netlink answer: %w", err)

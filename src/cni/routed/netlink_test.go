@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestAttrPadsToFourBytesAndCountsUnpaddedLength(t *testing.T) {
@@ -126,5 +128,39 @@ func TestGateway6IsTheHostMACsLinkLocal(t *testing.T) {
 	eui := net.IP{0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]}
 	if eui.String() != gateway6.String() {
 		t.Errorf("gateway6 = %s, the link-local address of %s is %s", gateway6, mac, eui)
+	}
+}
+
+func TestIsHostVethName(t *testing.T) {
+	for name, want := range map[string]bool{hostVethName("c1", "eth0"): true, "pin9d48f381831": false, "eth0": false, "pinxxxxxxxxxxxx": false, "cali9d48f381831": false} {
+		if got := isHostVethName(name); got != want {
+			t.Errorf("isHostVethName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// A request the kernel never answers (here: none was sent) fails after the socket's
+// receive timeout instead of blocking the plugin, and the runtime's pod, forever.
+func TestNetlinkAnswerThatNeverComesTimesOut(t *testing.T) {
+	saved := netlinkTimeout
+	netlinkTimeout = 100 * time.Millisecond
+	defer func() { netlinkTimeout = saved }()
+	c, err := dialNetlink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.receive(42)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EAGAIN) || !strings.Contains(err.Error(), "did not answer a netlink request within 100ms") {
+			t.Errorf("got %v; want a timeout after 100ms", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("receive is still waiting after 5 s: the netlink socket has no receive timeout")
 	}
 }

@@ -5,10 +5,10 @@ package main
 // The plugin, built and run as a runtime runs it, against real network namespaces, with
 // Debian's `static` IPAM plugin as the delegate. Everything happens in namespaces of the
 // test's own, the "node" included: the machine's real routing table (which a BGP daemon
-// may be announcing from) and its forwarding switches are never touched.
+// may be announcing from) and its forwarding switches are never touched. ADD's refusals
+// are in netns_refusal_test.go.
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,8 +60,10 @@ func newNetns(t *testing.T, name string) string {
 
 // newNode makes a namespace that plays the node: an address (the source of its ARP and
 // neighbour solicitations towards pods) and a default route out of another interface
-// (proxy ARP answers for 169.254.1.1 only if it routes elsewhere), forwarding off.
-func newNode(t *testing.T, name string) string {
+// (proxy ARP answers for 169.254.1.1 only if it routes elsewhere). IPv4 forwarding is
+// off (the plugin turns it on); IPv6 forwarding is the node's to turn on, and is on if
+// forwards6.
+func newNode(t *testing.T, name string, forwards6 bool) string {
 	newNetns(t, name)
 	for _, cmd := range []string{
 		// A veth pair is the uplink: every kernel that runs the plugin has veth.
@@ -71,14 +73,32 @@ func newNode(t *testing.T, name string) string {
 	} {
 		sh(t, append([]string{"ip", "-n", name}, strings.Fields(cmd)...)...)
 	}
-	for _, s := range []string{"net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"} {
-		sh(t, "ip", "netns", "exec", name, "sysctl", "-qw", s)
+	forwarding6 := "net.ipv6.conf.all.forwarding=0"
+	if forwards6 {
+		forwarding6 = "net.ipv6.conf.all.forwarding=1"
 	}
+	nodeSysctl(t, name, "net.ipv4.ip_forward=0", forwarding6)
 	return name
+}
+
+func nodeSysctl(t *testing.T, node string, settings ...string) {
+	for _, s := range settings {
+		sh(t, "ip", "netns", "exec", node, "sysctl", "-qw", s)
+	}
 }
 
 type testPod struct {
 	id, netns, ipv4, ipv6 string
+	ifName                string // eth0 if empty
+	ipam                  string // static if empty
+	cniPath               string // /usr/lib/cni if empty
+}
+
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
 }
 
 func (p testPod) conf(prevResult string) string {
@@ -87,17 +107,17 @@ func (p testPod) conf(prevResult string) string {
 		prev = `,"prevResult":` + prevResult
 	}
 	return `{"cniVersion":"1.0.0","name":"pinpool","type":"pinpool-routed","mtu":1500` + prev +
-		`,"ipam":{"type":"static","addresses":[{"address":"` + p.ipv4 + `/24"},{"address":"` + p.ipv6 + `/64"}]}}`
+		`,"ipam":{"type":"` + or(p.ipam, "static") + `","addresses":[{"address":"` + p.ipv4 + `/24"},{"address":"` + p.ipv6 + `/64"}]}}`
 }
 
-func (p testPod) hostVeth() string { return hostVethName(p.id, "eth0") }
+func (p testPod) hostVeth() string { return hostVethName(p.id, or(p.ifName, "eth0")) }
 
 // cni runs the plugin in node's namespace, as the runtime on that node would.
 func (p testPod) cni(t *testing.T, node, command, prevResult string) (int, string) {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", node, pluginBin)
 	cmd.Env = append(os.Environ(), "CNI_COMMAND="+command, "CNI_CONTAINERID="+p.id, "CNI_NETNS=/var/run/netns/"+p.netns,
-		"CNI_IFNAME=eth0", "CNI_PATH=/usr/lib/cni", "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME="+p.id)
+		"CNI_IFNAME="+or(p.ifName, "eth0"), "CNI_PATH="+or(p.cniPath, "/usr/lib/cni"), "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME="+p.id)
 	cmd.Stdin = strings.NewReader(p.conf(prevResult))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -121,19 +141,26 @@ func (p testPod) add(t *testing.T, node string) string {
 }
 
 func TestRoutedPodsInNetworkNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it creates network namespaces, veths and routes (the CI runs the tests as root)")
-	}
-	if _, err := os.Stat("/usr/lib/cni/static"); err != nil {
-		t.Fatalf("Debian's static IPAM plugin is the delegate: %v (apt-get install containernetworking-plugins)", err)
-	}
+	needRoot(t)
 	prefix := fmt.Sprintf("pinrt%d", os.Getpid())
-	node := newNode(t, prefix+"-node")
+	node := newNode(t, prefix+"-node", true)
 	a := testPod{id: prefix + "-a", netns: newNetns(t, prefix+"-a"), ipv4: "10.251.1.5", ipv6: "fd51::5"}
 	b := testPod{id: prefix + "-b", netns: newNetns(t, prefix+"-b"), ipv4: "10.252.9.7", ipv6: "fd52::7"}
+	// b's IPAM plugin notes whether b's host veth still exists when it is asked to DEL.
+	b.ipam, b.cniPath = "static-probe", t.TempDir()+":/usr/lib/cni"
+	probeLog := filepath.Join(t.TempDir(), "veth-at-ipam-del")
+	probe := fmt.Sprintf("#!/bin/sh\nif [ \"$CNI_COMMAND\" = DEL ]; then\n  if ip link show dev %s >/dev/null 2>&1; then echo present; else echo absent; fi >>%s\nfi\nexec /usr/lib/cni/static\n", b.hostVeth(), probeLog)
+	if err := os.WriteFile(filepath.Join(strings.Split(b.cniPath, ":")[0], "static-probe"), []byte(probe), 0o755); err != nil {
+		t.Fatal(err)
+	}
 
+	// Whatever the node's defaults for new interfaces, the host end gets its IPv6
+	// link-local address, the pods' gateway: a's node gives them no IPv6 at all,
+	nodeSysctl(t, node, "net.ipv6.conf.default.disable_ipv6=1")
 	a.add(t, node) // then again, as a runtime retries: the first attempt's veth is replaced
 	resultA := a.add(t, node)
+	// b's no link-local address.
+	nodeSysctl(t, node, "net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.default.addr_gen_mode=1")
 	b.add(t, node)
 
 	checkResult(t, a, resultA)
@@ -166,70 +193,15 @@ func TestRoutedPodsInNetworkNamespaces(t *testing.T) {
 				t.Errorf("DEL #%d of %s: exit %d: %s", i, p.id, rc, out)
 			}
 		}
-		if exec.Command("ip", "-n", node, "link", "show", p.hostVeth()).Run() == nil {
+		if linkExists(node, p.hostVeth()) {
 			t.Errorf("host veth %s outlived DEL", p.hostVeth())
 		}
 		if routes := sh(t, "ip", "-n", node, "route", "show", p.ipv4+"/32") + sh(t, "ip", "-n", node, "-6", "route", "show", p.ipv6+"/128"); routes != "" {
 			t.Errorf("host routes of %s outlived DEL: %s", p.id, routes)
 		}
 	}
-}
-
-// checkResult: the printed result describes the attachment that exists.
-func checkResult(t *testing.T, p testPod, out string) {
-	var r cniResult
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("ADD printed %q: %v", out, err)
-	}
-	mac := strings.Fields(sh(t, "ip", "-n", p.netns, "-br", "link", "show", "eth0"))[2]
-	want := cniResult{CNIVersion: "1.0.0",
-		Interfaces: []cniInterface{{Name: p.hostVeth(), Mac: "ee:ee:ee:ee:ee:ee"}, {Name: "eth0", Mac: mac, Sandbox: "/var/run/netns/" + p.netns}},
-		IPs:        []cniIP{{Interface: 1, Address: p.ipv4 + "/32", Gateway: "169.254.1.1"}, {Interface: 1, Address: p.ipv6 + "/128", Gateway: "fe80::ecee:eeff:feee:eeee"}},
-		Routes:     []cniRoute{{Dst: "0.0.0.0/0"}, {Dst: "::/0"}},
-		DNS:        json.RawMessage(`{}`)}
-	got, _ := json.Marshal(r)
-	wanted, _ := json.Marshal(want)
-	if string(got) != string(wanted) {
-		t.Errorf("ADD result\n got %s\nwant %s", got, wanted)
-	}
-}
-
-// checkPod: the pod has host addresses and routes everything to the host end.
-func checkPod(t *testing.T, p testPod) {
-	for _, c := range []struct{ args, want string }{
-		{"-4 addr show dev eth0", "inet " + p.ipv4 + "/32 "},
-		{"-6 addr show dev eth0", "inet6 " + p.ipv6 + "/128 "},
-		{"-4 route show", "169.254.1.1 dev eth0 scope link"},
-		{"-4 route show default", "default via 169.254.1.1 dev eth0"},
-		{"-6 route show default", "default via fe80::ecee:eeff:feee:eeee dev eth0"},
-	} {
-		if out := sh(t, append([]string{"ip", "-n", p.netns}, strings.Fields(c.args)...)...); !strings.Contains(out, c.want) {
-			t.Errorf("pod %s: `ip %s` shows %q; want %q", p.id, c.args, out, c.want)
-		}
-	}
-}
-
-// checkNode: the node routes each pod address to the pod's veth, as a route a BGP
-// daemon learns, and the host end answers for the gateway.
-func checkNode(t *testing.T, node string, p testPod) {
-	veth := p.hostVeth()
-	for _, c := range []struct{ args, want string }{
-		{"-4 route show " + p.ipv4 + "/32", p.ipv4 + " dev " + veth + " proto static scope link"},
-		{"-6 route show " + p.ipv6 + "/128", p.ipv6 + " dev " + veth + " proto static"},
-	} {
-		if out := sh(t, append([]string{"ip", "-n", node}, strings.Fields(c.args)...)...); !strings.Contains(out, c.want) {
-			t.Errorf("node: `ip %s` shows %q; want %q", c.args, out, c.want)
-		}
-	}
-	for path, want := range map[string]string{
-		"ipv4/conf/" + veth + "/proxy_arp":    "1",
-		"ipv4/neigh/" + veth + "/proxy_delay": "0",
-		"ipv6/conf/" + veth + "/accept_dad":   "0",
-		"ipv4/ip_forward":                     "1",
-		"ipv6/conf/all/forwarding":            "1",
-	} {
-		if got := strings.TrimSpace(sh(t, "ip", "netns", "exec", node, "cat", "/proc/sys/net/"+path)); got != want {
-			t.Errorf("node: %s = %s, want %s", path, got, want)
-		}
+	// The address is released after its route is gone, never before.
+	if log, _ := os.ReadFile(probeLog); strings.Join(strings.Fields(string(log)), ",") != "absent,absent" {
+		t.Errorf("b's host veth at each IPAM DEL: %q; want absent,absent: DEL deletes the veth first", log)
 	}
 }

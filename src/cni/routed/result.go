@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -45,9 +46,38 @@ func parseResult(out []byte, source string) (ipamResult, error) {
 		if err != nil || p.Addr().Zone() != "" {
 			return ipamResult{}, &cniError{Code: codeDecodeFailure, Msg: source + " has a malformed address", Details: fmt.Sprintf("%q; expected an IPv4 or IPv6 CIDR such as 10.0.0.5/24", ip.Address)}
 		}
-		res.addrs = append(res.addrs, p.Addr().Unmap())
+		a := p.Addr().Unmap()
+		if why := unfitForAPod(a); why != "" {
+			return ipamResult{}, &cniError{Code: codeInvalidConfig, Msg: fmt.Sprintf("%s has address %s, which is %s", source, a, why),
+				Details: "a pod's address must be a unicast address of the pod network, such as 10.0.0.5 or fd00::5: not unspecified, loopback, multicast, link-local (169.254.0.0/16, fe80::/10) or 255.255.255.255"}
+		}
+		if slices.Contains(res.addrs, a) {
+			return ipamResult{}, &cniError{Code: codeInvalidConfig, Msg: fmt.Sprintf("%s has address %s twice", source, a),
+				Details: fmt.Sprintf("%q; expected each address once", ip.Address)}
+		}
+		res.addrs = append(res.addrs, a)
 	}
 	return res, nil
+}
+
+// unfitForAPod says why a is an address no pod may have, or "" if it may.
+func unfitForAPod(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "unspecified"
+	case a.IsLoopback():
+		return "a loopback address"
+	case a.IsMulticast():
+		return "a multicast address"
+	case a == gateway4:
+		return "the pods' IPv4 gateway, link-local"
+	case a.IsLinkLocalUnicast():
+		// IPv4's too: 169.254.1.1 is every pod's gateway, and the others are not routed.
+		return "link-local"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the IPv4 broadcast address"
+	}
+	return ""
 }
 
 // families reports which IP families addrs has.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,42 @@ func TestParseResultErrors(t *testing.T) {
 		if !errors.As(err, &cerr) || cerr.Code != code {
 			t.Errorf("%s: got %v, want code %d", out, err, code)
 		}
+	}
+}
+
+func TestParseResultRefusesAddressesNoPodMayHave(t *testing.T) {
+	for addr, why := range map[string]string{
+		"0.0.0.0/24":                   "0.0.0.0, which is unspecified",
+		"::/64":                        "::, which is unspecified",
+		"127.0.0.5/8":                  "127.0.0.5, which is a loopback address",
+		"::1/128":                      "::1, which is a loopback address",
+		"::ffff:127.0.0.1/104":         "127.0.0.1, which is a loopback address",
+		"224.0.0.5/32":                 "224.0.0.5, which is a multicast address",
+		"ff02::1/64":                   "ff02::1, which is a multicast address",
+		"169.254.1.1/32":               "169.254.1.1, which is the pods' IPv4 gateway",
+		"169.254.7.9/16":               "169.254.7.9, which is link-local",
+		"fe80::ecee:eeff:feee:eeee/64": "fe80::ecee:eeff:feee:eeee, which is link-local",
+		"febf::1/64":                   "febf::1, which is link-local",
+		"255.255.255.255/32":           "255.255.255.255, which is the IPv4 broadcast address",
+	} {
+		_, err := parseResult([]byte(`{"ips":[{"address":"10.1.0.5/24"},{"address":"`+addr+`"}]}`), "result")
+		var cerr *cniError
+		if !errors.As(err, &cerr) || cerr.Code != codeInvalidConfig || !strings.Contains(cerr.Msg, "result has address "+why) || !strings.Contains(cerr.Details, "must be a unicast address") {
+			t.Errorf("%s: got %v; want code 7: %q and what is allowed", addr, err, why)
+		}
+	}
+	for _, addr := range []string{"10.1.0.5/24", "fd00::5/64", "169.253.255.255/16", "fec0::1/64", "100.64.0.1/10"} {
+		if _, err := parseResult([]byte(`{"ips":[{"address":"`+addr+`"}]}`), "result"); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+}
+
+func TestParseResultRefusesAnAddressTwice(t *testing.T) {
+	_, err := parseResult([]byte(`{"ips":[{"address":"10.1.0.5/24"},{"address":"::ffff:10.1.0.5/120"}]}`), "result")
+	var cerr *cniError
+	if !errors.As(err, &cerr) || cerr.Code != codeInvalidConfig || !strings.Contains(cerr.Msg, "10.1.0.5 twice") {
+		t.Errorf("got %v; want code 7 naming 10.1.0.5", err)
 	}
 }
 

@@ -28,9 +28,15 @@ func hostVethSysctls(name string, v4, v6 bool) []sysctl {
 	}
 	if v6 {
 		s = append(s,
-			// The pods' IPv6 gateway is the host end's link-local address, derived from
-			// its MAC; a tentative one would not answer neighbour solicitations.
+			// The pods' IPv6 gateway is the host end's link-local address, so the host end
+			// must have IPv6 and derive that address from its MAC (EUI-64), whatever the
+			// node's defaults (conf/default/*) would give a new interface: no IPv6, no
+			// link-local address, or a stable-privacy or random one.
+			sysctl{"/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "0"},
+			// A tentative address would not answer neighbour solicitations. Before
+			// addr_gen_mode: changing it may generate the address at once.
 			sysctl{"/proc/sys/net/ipv6/conf/" + name + "/accept_dad", "0"},
+			sysctl{"/proc/sys/net/ipv6/conf/" + name + "/addr_gen_mode", "0"},
 			// A router's interface takes no router advertisements.
 			sysctl{"/proc/sys/net/ipv6/conf/" + name + "/accept_ra", "0"},
 			sysctl{"/proc/sys/net/ipv6/conf/" + name + "/forwarding", "1"})
@@ -38,16 +44,14 @@ func hostVethSysctls(name string, v4, v6 bool) []sysctl {
 	return s
 }
 
-// globalForwarding is the host's forwarding switch of each family, as Debian's ptp sets it.
-func globalForwarding(v4, v6 bool) []string {
-	var paths []string
+// globalForwarding is the host's IPv4 forwarding switch, which the plugin turns on as
+// Debian's ptp does. IPv6's is only checked (preflight.go): turning it on has effects
+// beyond forwarding.
+func globalForwarding(v4 bool) []string {
 	if v4 {
-		paths = append(paths, "/proc/sys/net/ipv4/ip_forward")
+		return []string{"/proc/sys/net/ipv4/ip_forward"}
 	}
-	if v6 {
-		paths = append(paths, "/proc/sys/net/ipv6/conf/all/forwarding")
-	}
-	return paths
+	return nil
 }
 
 func writeSysctl(s sysctl) error {
