@@ -85,14 +85,19 @@ function routeMonitor(netns?: string): { seen: Map<string, number[]>; stop: () =
   return { seen, stop: () => child.kill() };
 }
 
-/** The router's first learning of `ip` after `since`, and the node's last add of it before that (a retried ADD's, not the failed one's). */
+/**
+ * From the node's add of `ip` to the router's first learning of it, both after `since`: the
+ * node's last add before the router learned it (a retried ADD's, not the failed one's), else
+ * its first add. Negative when the node's monitor printed its event after the router's did.
+ */
 function propagation(node: Map<string, number[]>, router: Map<string, number[]>, ip: string, since: number): number | undefined {
   const learned = router.get(ip)?.find((t) => t >= since);
-  const added = node.get(ip)?.filter((t) => t >= since && learned !== undefined && t <= learned).pop();
-  return learned === undefined || added === undefined ? undefined : learned - added;
+  const adds = node.get(ip)?.filter((t) => t >= since) ?? [];
+  if (learned === undefined || adds.length === 0) return undefined;
+  return learned - (adds.filter((t) => t <= learned).pop() ?? adds[0]!);
 }
 
-const f = (ms: number): string => (Number.isNaN(ms) ? "-" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(2)} ms`);
+const f = (ms: number): string => (!Number.isFinite(ms) ? "-" : Math.abs(ms) >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(2)} ms`);
 
 async function main(): Promise<void> {
   const kc = kubeConfig(await ensureCluster());
@@ -125,14 +130,16 @@ async function main(): Promise<void> {
   for (const r of runs) {
     const delays: number[] = [];
     let beforeReady = 0;
+    let learned = 0;
     for (const [ip, ready] of r.readyAt) {
+      const atRouter = router.seen.get(ip)?.filter((t) => t >= r.started - 1000) ?? [];
+      if (atRouter.length > 0) learned++;
+      if (atRouter.some((t) => t <= ready)) beforeReady++;
       const delay = propagation(node.seen, router.seen, ip, r.started - 1000);
-      if (delay === undefined) continue;
-      delays.push(delay);
-      if (router.seen.get(ip)!.some((t) => t >= r.started - 1000 && t <= ready)) beforeReady++;
+      if (delay !== undefined) delays.push(delay);
     }
     const s = summarise(delays);
-    console.log(`${r.label}: the router outside learned ${s.n} of ${PODS} pod routes over BGP; from the node's /32 to the router's: p50 ${f(s.p50)}, p99 ${f(s.p99)}, max ${f(s.max)}; ${beforeReady} before the pod was seen Ready`);
+    console.log(`${r.label}: the router outside learned ${learned} of ${PODS} pod routes over BGP, ${beforeReady} before the pod was seen Ready; from the node's /32 to the router's (${s.n} timed): min ${f(Math.min(...delays))}, p50 ${f(s.p50)}, p99 ${f(s.p99)}, max ${f(s.max)}`);
   }
 }
 

@@ -7,8 +7,8 @@
 import { expect } from "chai";
 import { LABEL } from "../../src/api/labels.js";
 import { ensureRealNode, installPinpool } from "../../scripts/cluster/install.js";
-import { createNamespace, kubectl, kubectlOk, waitFor } from "../../scripts/cluster/local.js";
-import { CLIENT4, CLIENT6, fetchFromOutside, routerRoute } from "../../scripts/cluster/underlay.js";
+import { createNamespace, kubectl, kubectlOk, runProcess, waitFor } from "../../scripts/cluster/local.js";
+import { CLIENT4, CLIENT6, ROUTER_NS, fetchFromOutside, routerRoute } from "../../scripts/cluster/underlay.js";
 import { poolHolds, subnetYaml } from "../e2e/helpers.js";
 import { cluster } from "../integration/setup.js";
 import { type NodePod, autoPoolOf, readyPods } from "./helpers.js";
@@ -126,5 +126,44 @@ describe("the routed data plane: pods of any subnet, both families, reached from
     }
     // The other pods' routes stay.
     for (const p of beta) expect(await routerRoute(p.ip), p.name).to.not.equal(undefined);
+  });
+
+  it("drops what a pod sends from an address that is not its own (reverse-path check on the pin* veths)", async () => {
+    // A stand-in pod wired as pinpool-routed wires one, holding 10.252.9.9 and, not routed to
+    // it, 10.252.9.10. The router counts the echo requests that reach it: only those from the
+    // pod's own address may.
+    const [ns, veth] = ["pinpool-spoof-test", "pinspooftest0"];
+    const sh = async (...args: string[]): Promise<void> => {
+      const r = await runProcess("ip", args);
+      if (r.code !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim()}`);
+    };
+    const echoesAtRouter = async (): Promise<number> => {
+      const snmp = (await runProcess("ip", ["netns", "exec", ROUTER_NS, "cat", "/proc/net/snmp"])).stdout.split("\n").filter((l) => l.startsWith("Icmp:"));
+      const [names, values] = snmp.map((l) => l.split(/\s+/));
+      return Number(values![names!.indexOf("InEchos")]);
+    };
+    const pingFrom = async (source: string): Promise<number> => {
+      const before = await echoesAtRouter();
+      await runProcess("ip", ["netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", source, CLIENT4]);
+      return (await echoesAtRouter()) - before;
+    };
+    await runProcess("ip", ["netns", "del", ns]);
+    try {
+      await sh("netns", "add", ns);
+      await sh("link", "add", veth, "address", "ee:ee:ee:ee:ee:ee", "type", "veth", "peer", "name", "eth0", "netns", ns);
+      for (const k of ["proxy_arp", "forwarding"]) await runProcess("sysctl", ["-qw", `net.ipv4.conf.${veth}.${k}=1`]);
+      await sh("link", "set", veth, "up");
+      await sh("-n", ns, "link", "set", "eth0", "up");
+      await sh("-n", ns, "addr", "add", "10.252.9.9/32", "dev", "eth0");
+      await sh("-n", ns, "addr", "add", "10.252.9.10/32", "dev", "eth0");
+      await sh("-n", ns, "route", "add", "169.254.1.1/32", "dev", "eth0", "scope", "link");
+      await sh("-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0");
+      await sh("route", "add", "10.252.9.9/32", "dev", veth, "proto", "static", "scope", "link");
+      await waitFor("the router's route to the stand-in pod", 30_000, () => routerRoute("10.252.9.9"));
+      expect(await pingFrom("10.252.9.9"), "echo requests from the pod's own address").to.equal(3);
+      expect(await pingFrom("10.252.9.10"), "echo requests from an address routed elsewhere").to.equal(0);
+    } finally {
+      await runProcess("ip", ["netns", "del", ns]); // takes the veth and its route along
+    }
   });
 });
