@@ -28,6 +28,7 @@ import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
 import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
+import { heldPools } from "./held.js";
 import { type PodFacts, podFacts } from "./pod.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
 
@@ -88,8 +89,8 @@ export class Ipam {
     return (this.caches?.reserved() ?? (await this.reservedIPs.read()).sets)[family];
   }
 
-  /** Pools with spec.default: true, from the cache when it follows the API server. */
-  private async defaultPoolList(): Promise<readonly SpiderIPPool[]> {
+  /** Every pool, from the cache when it follows the API server. */
+  private async poolList(): Promise<readonly SpiderIPPool[]> {
     const cached = this.caches?.allPools();
     if (cached) return cached;
     return ((await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool })) as { items: SpiderIPPool[] }).items;
@@ -104,7 +105,7 @@ export class Ipam {
     const needDefaults = !fromPod && !Object.keys(namespaceAnnotations).some((k) => k.startsWith("ipam.spidernet.io/default-ipv")) && !netconfDefaults.ipv4.length && !netconfDefaults.ipv6.length;
     const defaultPools = { ipv4: [] as string[], ipv6: [] as string[] };
     if (needDefaults) {
-      for (const p of (await this.defaultPoolList()).filter((p) => p.spec.default)) defaultPools[parseCidr(p.spec.subnet).family === 4 ? "ipv4" : "ipv6"].push(p.metadata.name as string);
+      for (const p of (await this.poolList()).filter((p) => p.spec.default)) defaultPools[parseCidr(p.spec.subnet).family === 4 ? "ipv4" : "ipv6"].push(p.metadata.name as string);
     }
     try {
       const c = candidatePools({ ifName: req.ifName, podAnnotations: a, namespaceAnnotations, netconfDefaults, defaultPools });
@@ -217,14 +218,13 @@ export class Ipam {
     } else {
       // No endpoint: never written (a crash after the claim) or already deleted (a namespace
       // deletion removes endpoints before the pods' DEL). The pod still exists while its
-      // sandbox is torn down: release what it holds in its candidate pools.
+      // sandbox is torn down: release what the pools' records say it holds, not its annotations (held.ts).
       const pod = await this.readPod(namespace, name);
       if (!pod) return; // nothing recorded and no pod: DEL is idempotent
       const facts = podFacts(pod, this.node);
       sts = facts.statefulSet;
       holder = facts.holder;
-      const c = await this.candidates(facts, req);
-      pools = [...c[4], ...c[6]];
+      pools = heldPools(await this.poolList(), holder, req.ifName);
     }
     if (sts && (await this.ordinalKept(namespace, sts.name, sts.ordinal))) return;
     for (const pool of pools) {

@@ -48,6 +48,25 @@ function splitKey(key: string): [prefix: string, suffix: string] {
   return [key.slice(0, cut), key.slice(cut)];
 }
 
+/** One stored holder: `<index into prefixes>:<suffix>` (s: a suffix may hold any character encode() wrote). */
+const HOLDER = /^(\d+):(.*)$/s;
+
+/**
+ * Whether `stored` lists `key` as a holder, read as decode() reads it but without decoding:
+ * string matches only, no address enumerated, so checking every pool of a cluster stays
+ * cheap. Never throws: a field that is not a list lists nobody.
+ */
+export function listsHolder(stored: AllocationsStatus | undefined, key: string): boolean {
+  const prefixes: unknown = stored?.prefixes;
+  const holders: unknown = stored?.holders;
+  if (!Array.isArray(prefixes) || !Array.isArray(holders)) return false;
+  return holders.some((h) => {
+    const m = typeof h === "string" ? HOLDER.exec(h) : null;
+    const prefix: unknown = m && prefixes[Number(m[1])];
+    return typeof prefix === "string" && prefix + (m?.[2] ?? "") === key;
+  });
+}
+
 /** A pool's allocations: which address is held by which key. Mutable; decode → change → encode. */
 export class AllocationRecord {
   private readonly byAddress = new Map<bigint, string>();
@@ -74,7 +93,7 @@ export class AllocationRecord {
       );
     }
     [...allocated.addresses()].forEach((address, i) => {
-      const m = /^(\d+):(.*)$/s.exec(holders[i] ?? ""); // s: a suffix may hold any character encode() wrote
+      const m = HOLDER.exec(holders[i] ?? "");
       const prefix = m ? stored.prefixes?.[Number(m[1])] : undefined;
       if (!m || prefix === undefined) {
         throw new AddressError(

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { maxAddress, parseAddress } from "../../../src/ip/address.js";
-import { AddressTakenError, AllocationRecord, type AllocationsStatus } from "../../../src/ip/allocation-record.js";
+import { AddressTakenError, AllocationRecord, type AllocationsStatus, listsHolder } from "../../../src/ip/allocation-record.js";
 
 const ip = (text: string): bigint => parseAddress(text).value;
 
@@ -120,5 +120,28 @@ describe("ip/AllocationRecord", () => {
     // 65,536 holders of "i:xxxxx" cost 10 bytes each in JSON; the limit is 1.5 MiB.
     expect(bytes).to.be.below(660 * 1024);
     expect(AllocationRecord.decode(4, r.encode()).count).to.equal(65536);
+  });
+});
+
+describe("ip/listsHolder (a record's holders, without decoding it)", () => {
+  const stored: AllocationsStatus = { prefixes: ["default/nginx-644659db67-", "default/web/"], ips: ["10.244.100.90-10.244.100.91", "10.244.100.93"], holders: ["0:6lsmm", "0:n7ttd", "1:0"] };
+
+  it("finds exactly the keys decode() reads, never a key that only starts like one", () => {
+    const decoded = [...AllocationRecord.decode(4, stored).holders()];
+    for (const key of decoded) expect(listsHolder(stored, key), key).to.equal(true);
+    for (const key of ["default/nginx-644659db67-6lsm", "default/nginx-644659db67-6lsmmx", "default/web/1", "default/web/01", "default/web", "other/web/0"]) expect(listsHolder(stored, key), key).to.equal(false);
+  });
+
+  it("reads any split a writer chose, as decode() does", () => {
+    expect(listsHolder({ prefixes: ["", "ns/"], ips: ["10.0.0.1-10.0.0.2"], holders: ["0:ns/a-1", "1:b"] }, "ns/a-1")).to.equal(true);
+    expect(listsHolder({ prefixes: ["", "ns/"], ips: ["10.0.0.1-10.0.0.2"], holders: ["0:ns/a-1", "1:b"] }, "ns/b")).to.equal(true);
+  });
+
+  it("lists nobody in a record it cannot read, and never throws", () => {
+    expect(listsHolder(undefined, "ns/a")).to.equal(false);
+    for (const bad of [{ prefixes: "x", holders: ["0:a"] }, { prefixes: ["ns/"], holders: "0:a" }, { prefixes: ["ns/"], holders: [7, null, "x", "5:a"] }, { prefixes: [null], holders: ["0:a"] }]) {
+      expect(listsHolder(bad as unknown as AllocationsStatus, "ns/a"), JSON.stringify(bad)).to.equal(false);
+    }
+    expect(listsHolder({ prefixes: [], ips: [], holders: ["0:ns/a"] }, "undefinedns/a")).to.equal(false); // a missing prefix is no "undefined"
   });
 });
