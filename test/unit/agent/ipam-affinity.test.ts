@@ -3,10 +3,10 @@
  * and what each ADD reads to know it (src/agent/affinity-facts.ts).
  */
 import { expect } from "chai";
-import { ApiException, type AppsV1Api, type CoreV1Api, type CustomObjectsApi, type V1Pod, type V1ReplicaSet } from "@kubernetes/client-node";
+import { ApiException, type V1Pod, type V1ReplicaSet } from "@kubernetes/client-node";
 import type { NodeCaches } from "../../../src/agent/caches.js";
-import { Ipam } from "../../../src/agent/ipam.js";
 import { CniError, type CniRequest } from "../../../src/agent/protocol.js";
+import { fakeIpam, poolWrites } from "./fake-api.js";
 import { parseAddressSpec } from "../../../src/api/address-spec.js";
 import { autoPoolName, type WorkloadRef } from "../../../src/api/names.js";
 import type { SpiderIPPool, SpiderSubnet } from "../../../src/api/types.js";
@@ -73,15 +73,9 @@ function fakeCluster(o: { pods: V1Pod[]; pools: SpiderIPPool[]; replicaSetFailur
       return pool ? Promise.resolve(structuredClone(pool)) : notFound();
     },
     listClusterCustomObject: ({ plural }: { plural: string }) => Promise.resolve({ items: plural === "spiderippools" ? [...pools.values()] : [] }),
-    replaceClusterCustomObjectStatus: ({ body }: { body: SpiderIPPool }) => {
-      const stored = { ...body, metadata: { ...body.metadata, resourceVersion: String(Number(body.metadata.resourceVersion) + 1) } };
-      pools.set(body.metadata.name as string, stored);
-      return Promise.resolve(structuredClone(stored));
-    },
-    createNamespacedCustomObject: ({ body }: { body: unknown }) => Promise.resolve(body),
+    ...poolWrites(pools),
   };
-  const ipam = (caches?: NodeCaches) =>
-    new Ipam({ core: core as unknown as CoreV1Api, apps: apps as unknown as AppsV1Api, custom: custom as unknown as CustomObjectsApi, node: "node1", ...(caches ? { caches } : {}) });
+  const ipam = (caches?: NodeCaches) => fakeIpam({ core, apps, custom }, caches);
   return { ipam, reads, pools };
 }
 

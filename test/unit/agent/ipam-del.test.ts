@@ -4,10 +4,10 @@
  * one never keeps the runtime from tearing the sandbox down (issue 20).
  */
 import { expect } from "chai";
-import { ApiException, type AppsV1Api, type CoreV1Api, type CustomObjectsApi, type V1Namespace, type V1Pod, type V1StatefulSet } from "@kubernetes/client-node";
+import { ApiException, type V1Namespace, type V1Pod, type V1StatefulSet } from "@kubernetes/client-node";
 import type { NodeCaches } from "../../../src/agent/caches.js";
-import { Ipam } from "../../../src/agent/ipam.js";
 import { CniError, type CniRequest } from "../../../src/agent/protocol.js";
+import { fakeIpam, poolWrites } from "./fake-api.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
 import { AllocationRecord } from "../../../src/ip/allocation-record.js";
 import { parseAddress } from "../../../src/ip/address.js";
@@ -53,15 +53,9 @@ function fakeCluster(o: { pods: V1Pod[]; pools: SpiderIPPool[]; namespaces?: V1N
       reads.push(`list ${plural}`);
       return Promise.resolve({ items: plural === "spiderippools" ? [...pools.values()].map((p) => structuredClone(p)) : [] });
     },
-    replaceClusterCustomObjectStatus: ({ body }: { body: SpiderIPPool }) => {
-      const stored = { ...body, metadata: { ...body.metadata, resourceVersion: String(Number(body.metadata.resourceVersion) + 1) } };
-      pools.set(body.metadata.name as string, stored);
-      return Promise.resolve(structuredClone(stored));
-    },
-    createNamespacedCustomObject: ({ body }: { body: unknown }) => Promise.resolve(body),
+    ...poolWrites(pools),
   };
-  const ipam = (caches?: NodeCaches) =>
-    new Ipam({ core: core as unknown as CoreV1Api, apps: apps as unknown as AppsV1Api, custom: custom as unknown as CustomObjectsApi, node: "node1", ...(caches ? { caches } : {}) });
+  const ipam = (caches?: NodeCaches) => fakeIpam({ core, apps, custom }, caches);
   return { ipam, reads, pools };
 }
 
