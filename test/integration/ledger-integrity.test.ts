@@ -16,6 +16,7 @@ import { CniError, type CniRequest } from "../../src/agent/protocol.js";
 import { PoolClient, SubnetClient } from "../../src/k8s/resources.js";
 import { findConflicts } from "../../src/reservation/conflicts.js";
 import { SubnetLedger } from "../../src/reservation/ledger.js";
+import type { RangeSet } from "../../src/ip/range-set.js";
 import { LedgerStores } from "../../src/reservation/ledger-store.js";
 import { planReservation } from "../../src/reservation/plan.js";
 import { reserve } from "../../src/reservation/reserve.js";
@@ -31,6 +32,24 @@ const subnets = (): SubnetClient => new SubnetClient(cluster().custom);
 async function ledgerOf(subnet: string): Promise<SubnetLedger> {
   const s = (await subnets().get(subnet)) as SpiderSubnet;
   return SubnetLedger.decode(4, s.status?.controlledIPPools);
+}
+
+/**
+ * Pool `name`'s addresses and its claim in `subnet`'s ledger at one instant. Grows write the
+ * claim then the pool, shrinks the pool then the claim, and the resize sweep runs on while the
+ * test reads: the pool is read between two reads of the subnet that find it unchanged, so the
+ * claim is the one that stood while the pool was read (else the reads run again).
+ */
+async function poolWithClaim(name: string, subnet: string): Promise<{ pool: RangeSet; claim: RangeSet | undefined }> {
+  for (let attempt = 1; attempt <= 50; attempt++) {
+    const before = (await subnets().get(subnet)) as SpiderSubnet;
+    const pool = parseAddressSpec(((await pools().get(name)) as SpiderIPPool).spec).addresses;
+    const after = (await subnets().get(subnet)) as SpiderSubnet;
+    if (before.metadata.resourceVersion === after.metadata.resourceVersion) {
+      return { pool, claim: SubnetLedger.decode(4, after.status?.controlledIPPools).pools.get(name)?.addresses };
+    }
+  }
+  throw new Error(`SpiderSubnet "${subnet}" changed during each of 50 reads of SpiderIPPool "${name}"`);
 }
 
 /** Claims as text, pool → ranges, for comparisons that ignore revisions. */
@@ -253,8 +272,7 @@ describe("ledger integrity through the real API server", function () {
     for (let round = 1; round <= 50; round++) {
       // Each size twice, interleaved: more grows and shrinks in flight on one pool at once.
       await Promise.all(["2", "6", "2", "6"].map((replicas) => kubectlOk(["scale", "-n", namespace, "deploy", "flap", "--replicas", replicas])));
-      const spec = parseAddressSpec(((await pools().get(auto)) as SpiderIPPool).spec).addresses;
-      const claim = (await ledgerOf(s)).pools.get(auto)?.addresses;
+      const { pool: spec, claim } = await poolWithClaim(auto, s);
       expect(claim?.containsSet(spec), `round ${round}: pool ${spec.toString()} inside its claim ${claim?.toString()}`).to.equal(true);
       await noSharedAddresses();
     }
@@ -274,8 +292,7 @@ describe("ledger integrity through the real API server", function () {
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("race", 2, annotations));
     for (let round = 1; round <= 30; round++) {
       await Promise.all(Array.from({ length: 16 }, (_, i) => reserve(plan(i % 2 ? 6 : 2), replicas[i % 4 < 2 ? 0 : 1]!, false, { shrink: i % 2 === 0 })));
-      const spec = parseAddressSpec(((await pools().get(auto)) as SpiderIPPool).spec).addresses;
-      const claim = (await ledgerOf(s)).pools.get(auto)?.addresses;
+      const { pool: spec, claim } = await poolWithClaim(auto, s);
       expect(claim?.containsSet(spec), `round ${round}: pool ${spec.toString()} inside its claim ${claim?.toString()}`).to.equal(true);
     }
   });
