@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
 import { holderKey, ordinalKept, statefulSetMember } from "../api/holders.js";
 import { type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
-import { type Family, formatAddress } from "../ip/address.js";
+import { AddressError, type Family, formatAddress } from "../ip/address.js";
 import { parseCidr } from "../ip/cidr.js";
 import type { RangeSet } from "../ip/range-set.js";
 import { DEFAULT_CAS } from "../k8s/cas.js";
@@ -56,6 +56,7 @@ export class Ipam {
   private readonly reservedIPs: ReservedIPs;
   private readonly shared: SharedAddresses;
   private readonly affinity: AffinityFacts;
+  private readonly log: IpamDeps["log"];
   readonly endpoints: EndpointWriter;
 
   constructor(d: IpamDeps) {
@@ -70,6 +71,7 @@ export class Ipam {
       ? new SharedAddresses({ list: async () => [...(caches.allPools() ?? (await pools.list()))] }, undefined, () => caches.poolSpecRevision())
       : new SharedAddresses(pools);
     this.affinity = new AffinityFacts(d.core, d.apps, d.node);
+    this.log = d.log;
     this.endpoints = new EndpointWriter(d.custom, { ...(d.log ? { log: d.log } : {}), ...(d.endpointDelayMs ? { delayMs: d.endpointDelayMs } : {}) });
   }
 
@@ -219,8 +221,11 @@ export class Ipam {
       // No endpoint: never written (a crash after the claim) or already deleted (a namespace
       // deletion removes endpoints before the pods' DEL). The pod still exists while its
       // sandbox is torn down: release what the pools' records say it holds, not its annotations (held.ts).
-      const pod = await this.readPod(namespace, name);
+      const pod = await this.readPod(namespace, name, req.pod.uid);
       if (!pod) return; // nothing recorded and no pod: DEL is idempotent
+      // A newer pod of the same name holds the key now (it may be running elsewhere): this
+      // sandbox's pod is gone, and what it left the controller releases after its grace period.
+      if (req.pod.uid && pod.metadata?.uid !== req.pod.uid) return;
       const facts = podFacts(pod, this.node);
       sts = facts.statefulSet;
       holder = facts.holder;
@@ -228,7 +233,15 @@ export class Ipam {
     }
     if (sts && (await this.ordinalKept(namespace, sts.name, sts.ordinal))) return;
     for (const pool of pools) {
-      if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
+      try {
+        if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
+      } catch (e) {
+        // A pool whose spec or record cannot be read (written with the webhooks off) must
+        // not fail the DEL for ever: the runtime could never tear the sandbox down. Its
+        // Conflict/ledger sweep shows it; the other pools are released.
+        if (!(e instanceof AddressError)) throw e;
+        this.log?.error({ pool, holder, err: e.message }, `DEL of ${namespace}/${name} leaves SpiderIPPool "${pool}" as it is: ${e.message}`);
+      }
     }
     if (!endpoint) return;
     this.endpoints.forget(namespace, name, req.containerID, req.ifName, endpoint); // after the answer, like the ADD's write

@@ -124,6 +124,20 @@ describe("agent/Ipam DEL without an endpoint: the pools' records, never the pod'
     expect(["eth0-pool", "net1-pool", "plain"].map((p) => holdersOf(c.pools, p))).to.deep.equal([["t/a"], [], []]);
   });
 
+  it("releases nothing when the pod of that name is a newer one (another UID): its address is the new pod's", async () => {
+    const c = fakeCluster({ pods: [bare("a")], pools: [pool("p", 0, ["t/a"])] });
+    await c.ipam().del({ ...request("DEL", "t", "a"), pod: { namespace: "t", name: "a", uid: "the-old-pod" } });
+    expect(holdersOf(c.pools, "p")).to.deep.equal(["t/a"]);
+  });
+
+  it("skips a pool it cannot read (bad spec.ips) and releases the others, instead of failing the DEL for ever", async () => {
+    const broken = pool("broken", 0, ["t/a"]);
+    broken.spec = { ...broken.spec, ips: ["10.0.0.999"] };
+    const c = fakeCluster({ pods: [bare("a")], pools: [broken, pool("p", 1, ["t/a"])] });
+    await c.ipam().del(request("DEL", "t", "a"));
+    expect([holdersOf(c.pools, "broken"), holdersOf(c.pools, "p")]).to.deep.equal([["t/a"], []]);
+  });
+
   describe("a StatefulSet pod with a malformed annotation", () => {
     const web2: V1Pod = {
       metadata: { name: "web-2", namespace: "t", uid: "w2", annotations: { "ipam.spidernet.io/ippool": "{not json" }, ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "s", controller: true }] },
