@@ -106,8 +106,7 @@ export async function startLocalController(kubeconfigPath: string, o: LocalContr
       PINPOOL_NAMESPACE: CONTROLLER_NAMESPACE,
       PINPOOL_POD_NAME: identity,
       // Mutual TLS on: only the API server (its webhook client certificate, see up.sh) gets answers.
-      PINPOOL_CLIENT_CA_FILE: path.join(stateDir, "pki/ca.crt"),
-      PINPOOL_CLIENT_NAMES: WEBHOOK_CLIENT_NAME,
+      PINPOOL_CLIENT_CA_FILE: path.join(repoRoot, "manifests/certs/client-ca.crt"),
       ...LOCAL_TIMINGS,
       ...o.env,
     },
@@ -152,12 +151,9 @@ spec: { subnet: 10.255.255.1/24 }
   });
 }
 
-/** The common name of the API server's webhook client certificate (scripts/cluster/up.sh). */
-export const WEBHOOK_CLIENT_NAME = "pinpool-webhook-client";
-
 /** That certificate and key, for tools that call the webhook as the API server does (benchmarks, tests). */
 export function webhookClientCertificate(): { cert: string; key: string } {
-  return { cert: path.join(stateDir, "pki/webhook-client.crt"), key: path.join(stateDir, "pki/webhook-client.key") };
+  return { cert: path.join(stateDir, "admission/apiserver-client.crt"), key: path.join(stateDir, "admission/apiserver-client.key") };
 }
 
 /** What benchmarks run with: the production sweep interval, so figures include its real cost. */

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { CONTROLLER_NAMESPACE, LOCAL_TIMINGS, unregisterWebhooks, waitForWebhooks } from "./controller.js";
+import { CONTROLLER_NAMESPACE, LOCAL_TIMINGS, unregisterWebhooks, waitForWebhooks, webhookClientCertificate } from "./controller.js";
 import { kubectl, kubectlOk, repoRoot, waitFor } from "./local.js";
 import { stateDir } from "./process.js";
 
@@ -58,7 +58,14 @@ export async function installPinpool(): Promise<number> {
   await run("bash", [path.join(repoRoot, "scripts/cluster/images.sh"), "import", containerdSocket], { maxBuffer: 16 << 20 });
   // Made once: a renewed certificate renames the generated Secret, which changes the pod
   // template, and on one node a new host-network replica cannot start beside the old one.
-  if (!existsSync(path.join(repoRoot, "manifests/certs/tls.crt"))) await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), path.join(repoRoot, "manifests/certs")]);
+  const certs = path.join(repoRoot, "manifests/certs");
+  if (!existsSync(path.join(certs, "tls.crt")) || !existsSync(path.join(certs, "client-ca.crt"))) await run("bash", [path.join(repoRoot, "webhook-certs/generate.sh"), certs]);
+  // The API server shows the certificate up.sh made from these certificates: certificates made
+  // since (manifests/certs deleted) would have the installed webhook refuse it.
+  const shown = webhookClientCertificate().cert;
+  await run("openssl", ["verify", "-CAfile", path.join(certs, "client-ca.crt"), shown]).catch((e: unknown) => {
+    throw new Error(`the API server's webhook client certificate ${shown} is not signed by ${certs}/client-ca.crt (made again since the cluster started?); restart the cluster: npm run cluster:down && npm run cluster:up`, { cause: e });
+  });
   await kubectl(["create", "namespace", CONTROLLER_NAMESPACE]); // AlreadyExists is fine
   const settings = Object.entries(LOCAL_TIMINGS).map(([k, v]) => `--from-literal=${k}=${v}`);
   await kubectlOk(["apply", "-f", "-"], (await kubectlOk(["create", "configmap", "pinpool-settings", "-n", CONTROLLER_NAMESPACE, ...settings, "--dry-run=client", "-o", "yaml"])));

@@ -39,9 +39,6 @@ pki="$STATE_DIR/pki"
   leaf apiserver /CN=kube-apiserver "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 extendedKeyUsage=serverAuth"
   leaf admin "/O=system:masters/CN=pinpool-admin" "extendedKeyUsage=clientAuth"
-  # The API server's client certificate for admission webhooks: pinpool's webhook answers
-  # only callers presenting it (mutual TLS; PINPOOL_CLIENT_CA_FILE, PINPOOL_CLIENT_NAMES).
-  leaf webhook-client /CN=pinpool-webhook-client "extendedKeyUsage=clientAuth"
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   chmod 600 ./*.key
@@ -63,25 +60,15 @@ current-context: pinpool-local
 YAML
 chmod 600 "$KUBECONFIG_PATH"
 
-# The Kubernetes way to give the API server a client certificate for webhooks: an
-# AdmissionConfiguration whose WebhookAdmissionConfiguration names a kubeconfig; user "*"
-# applies to every webhook host.
-cat >"$STATE_DIR/webhook-client.kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-users:
-  - name: "*"
-    user: { client-certificate: "$pki/webhook-client.crt", client-key: "$pki/webhook-client.key" }
-YAML
-cat >"$STATE_DIR/admission.yaml" <<YAML
-apiVersion: apiserver.config.k8s.io/v1
-kind: AdmissionConfiguration
-plugins:
-  - name: ValidatingAdmissionWebhook
-    configuration: { apiVersion: apiserver.config.k8s.io/v1, kind: WebhookAdmissionConfiguration, kubeConfigFile: "$STATE_DIR/webhook-client.kubeconfig" }
-  - name: MutatingAdmissionWebhook
-    configuration: { apiVersion: apiserver.config.k8s.io/v1, kind: WebhookAdmissionConfiguration, kubeConfigFile: "$STATE_DIR/webhook-client.kubeconfig" }
-YAML
+# The API server's client certificate for pinpool's webhooks (mutual TLS, on by default),
+# made as a kubeadm cluster gets it: the certificates of the install (manifests/certs, which
+# `kubectl apply -k manifests` puts in the Secret) and scripts/kubeadm/webhook-client.sh. It
+# is shown to the installed webhook's Service and to the local controller's URLs only.
+certs="$repo_root/manifests/certs"
+[ -f "$certs/client-ca.crt" ] && [ -f "$certs/tls.crt" ] || bash "$repo_root/webhook-certs/generate.sh" "$certs" >/dev/null
+webhook_port=$((19443 + ${PINPOOL_LOCAL_PORT_OFFSET:-0})) # scripts/cluster/ports.ts
+bash "$repo_root/scripts/kubeadm/webhook-client.sh" "$certs" "$STATE_DIR/admission" "$STATE_DIR/admission" \
+  pinpool-webhook.pinpool-system.svc pinpool-webhook.pinpool-system.svc:443 "127.0.0.1:$webhook_port" "127.0.0.1:$((webhook_port + 1))" >/dev/null
 
 start() { # name args...: a binary of the control plane
   local name=$1
@@ -102,7 +89,7 @@ start kube-apiserver --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC --allow-privileged=true \
-  --enable-priority-and-fairness=false --v=1 --admission-control-config-file="$STATE_DIR/admission.yaml" \
+  --enable-priority-and-fairness=false --v=1 --admission-control-config-file="$STATE_DIR/admission/admission.yaml" \
   --kubelet-client-certificate="$pki/admin.crt" --kubelet-client-key="$pki/admin.key" \
   --kubelet-preferred-address-types=InternalIP `# kubectl logs/exec on the real node` \
   --enable-aggregator-routing=true `# webhooks are dialled at their Service's endpoints: no kube-proxy here` \

@@ -13,6 +13,7 @@ import { RangeSet } from "../ip/range-set.js";
 import { PoolClient, type SpiderClient, SubnetClient } from "../k8s/resources.js";
 import { type Holding, conflictsByObject, findConflicts } from "../reservation/conflicts.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
+import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
 import { withCondition } from "./conditions.js";
 import { recordEvent } from "./effects.js";
 import { compareAndSwap } from "../k8s/cas.js";
@@ -60,7 +61,7 @@ export class LedgerReconciler {
         const applied: string[] = [];
         for (const section of ["pools", "subnets"] as const) {
           const trims = clusterTrims.filter((c) => c.section === section).map((c) => c.t);
-          const out = applyTrims(next, trims, { get: (x, n) => x[section].get(n), without: (x, n) => x.without(section, n), with: (x, n, c) => x.with(section, n, c) });
+          const out = applyTrims(next, trims, clusterEntries(section));
           next = out.ledger;
           applied.push(...out.applied.map((t) => `${section} "${t.name}": ${t.why}`));
         }
@@ -75,7 +76,7 @@ export class LedgerReconciler {
         if (!trims.length) return;
         const { applied } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
           if (!state) return { applied: [] };
-          const out = applyTrims(state.ledger, trims, { get: (x, n) => x.pools.get(n), without: (x, n) => x.without(n), with: (x, n, c) => x.with(n, c) });
+          const out = applyTrims(state.ledger, trims, subnetEntries);
           return out.ledger === state.ledger ? { applied: out.applied } : { write: out.ledger, applied: out.applied };
         });
         for (const t of applied) this.d.done("trim_ledger", { ledger: subnetName }, `trimmed SpiderSubnet "${subnetName}"'s ledger: ${t.why}`);

@@ -7,6 +7,7 @@
 import { parsedOrUndefined } from "../api/address-spec.js";
 import { type AddressSpec, type ObjectMeta, RELEASE_FINALIZER } from "../api/types.js";
 import { RangeSet } from "../ip/range-set.js";
+import type { EntryOps, Pending } from "../reservation/pending.js";
 
 export interface StaleClaim {
   name: string;
@@ -17,6 +18,8 @@ export interface StaleClaim {
   /** What the ledger keeps of it (empty: the entry goes). */
   keep: RangeSet;
   why: string;
+  /** Written by an admission whose object had to be stored by then (pending.ts): no grace period after it. */
+  pendingUntil?: number;
 }
 
 /**
@@ -24,13 +27,13 @@ export interface StaleClaim {
  * cluster ledger's subnet entries) of kind `kind`, for messages.
  */
 export function staleClaims(
-  claims: Iterable<readonly [string, { addresses: RangeSet; rev?: number }]>,
+  claims: Iterable<readonly [string, { addresses: RangeSet; rev?: number; pending?: Pending }]>,
   stored: Map<string, { metadata: ObjectMeta; spec: AddressSpec }>,
   kind: "SpiderIPPool" | "SpiderSubnet" = "SpiderIPPool",
 ): StaleClaim[] {
   const out: StaleClaim[] = [];
-  for (const [name, { addresses, rev }] of claims) {
-    const judged = { name, claim: addresses, ...(rev ? { rev } : {}) };
+  for (const [name, { addresses, rev, pending }] of claims) {
+    const judged = { name, claim: addresses, ...(rev ? { rev } : {}), ...(pending ? { pendingUntil: pending.until } : {}) };
     const pool = stored.get(name);
     if (!pool) {
       out.push({ ...judged, keep: RangeSet.empty(addresses.family), why: `no ${kind} "${name}" exists` });
@@ -47,19 +50,12 @@ export function staleClaims(
   return out;
 }
 
-/** How to read and change one kind of ledger, so one trim routine serves both kinds. */
-export interface LedgerOps<L, C extends { addresses: RangeSet; rev?: number }> {
-  get(ledger: L, name: string): C | undefined;
-  without(ledger: L, name: string): L;
-  with(ledger: L, name: string, claim: C): L;
-}
-
 /**
  * Applies `trims` to the ledger as it is now, inside its compare-and-swap: a claim that
  * changed since it was judged is left alone (it is judged again at the next sweep).
  * Returns the trimmed ledger and the trims that applied.
  */
-export function applyTrims<L, C extends { addresses: RangeSet; rev?: number }>(ledger: L, trims: StaleClaim[], ops: LedgerOps<L, C>): { ledger: L; applied: StaleClaim[] } {
+export function applyTrims<L, C extends { addresses: RangeSet; rev?: number; pending?: Pending }>(ledger: L, trims: StaleClaim[], ops: EntryOps<L, C>): { ledger: L; applied: StaleClaim[] } {
   let next = ledger;
   const applied: StaleClaim[] = [];
   for (const t of trims) {

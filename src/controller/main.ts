@@ -4,7 +4,7 @@
  * (src/config/controller.ts).
  */
 import * as k8s from "@kubernetes/client-node";
-import Fastify from "fastify";
+import Fastify, { type FastifyBaseLogger } from "fastify";
 import { loadControllerConfig } from "../config/controller.js";
 import { loadKubeConfig } from "../k8s/client.js";
 import { ReconcileMetrics } from "../metrics/reconcile.js";
@@ -20,17 +20,32 @@ const config = loadControllerConfig();
 const metrics = new WebhookMetrics();
 const reconcileMetrics = new ReconcileMetrics(metrics.registry);
 const kc = loadKubeConfig();
-const admitters = buildAdmitters(kc, { namespace: config.namespace, ledgerName: config.ledgerName, metrics });
+// The admitters log through the webhook server's logger, which exists only once it is built.
+const logTo: { log?: FastifyBaseLogger } = {};
+const admitters = buildAdmitters(kc, {
+  namespace: config.namespace,
+  ledgerName: config.ledgerName,
+  metrics,
+  lapseMs: config.pendingClaimSeconds * 1000,
+  log: { info: (f, m) => logTo.log?.info(f, m), warn: (f, m) => logTo.log?.warn(f, m) },
+});
 const webhook = await buildWebhookServer({
   certDir: config.certDir,
   validate: admitters.validate,
   mutate: admitters.mutate,
   metrics,
   logger: { level: config.logLevel },
-  ...(config.clientCAFile ? { clientAuth: { caFile: config.clientCAFile, names: config.clientNames } } : {}),
+  ...(config.clientCAFile ? { clientAuth: { caFile: config.clientCAFile, names: config.clientNames } } : { rateLimit: config.rateLimit, onFlood: (source) => admitters.pending.lapseSource(source) }),
 });
 await webhook.app.listen({ host: config.webhookHost, port: config.webhookPort });
 const log = webhook.app.log;
+logTo.log = log;
+if (!config.clientCAFile) {
+  log.warn(
+    { rateLimit: config.rateLimit },
+    "mutual TLS is off (PINPOOL_CLIENT_AUTH=none): anyone who reaches the webhook port can send reviews; their claims lapse and sources are rate-limited, but only mutual TLS keeps them out (README \"Mutual TLS\")",
+  );
+}
 
 // Metrics on their own plain-HTTP port: Prometheus needs no client certificate, and the
 // webhook port stays TLS-only.
@@ -69,6 +84,7 @@ if (config.reconcilers) {
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
+    admitters.pending.stop();
     void Promise.all([elector?.stop(), webhook.close(), metricsServer.close()]).then(() => process.exit(0));
   });
 }

@@ -225,7 +225,10 @@ export class Reconciler {
 
   /** Claims that stayed beyond their stored pools (or subnets) for the grace period. */
   private ripe(ledger: string, claims: StaleClaim[], now: number): StaleClaim[] {
-    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now));
+    // A provisional claim past its deadline, judged on lists taken after it, is ripe at once:
+    // its object had to be stored by then (a replica that would have settled it may be gone).
+    const lapsed = (c: StaleClaim): boolean => c.pendingUntil !== undefined && c.pendingUntil <= now;
+    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now) || lapsed(c));
   }
 
   private exportGauges(s: Snapshot): void {

@@ -11,10 +11,14 @@ import { type Verdict, allow } from "../api/verdict.js";
 import { decideAddressSpecDefaults } from "../webhook/mutate-address-spec.js";
 import { admitWorkload } from "../webhook/mutate-workload.js";
 import { admitSpiderResource } from "../webhook/validate-resources.js";
+import { Finalizers } from "./finalizers.js";
+import { PendingClaims } from "./pending-claims.js";
 
 export interface Admitters {
-  validate: (req: AdmissionRequest) => Promise<Verdict>;
-  mutate: (req: AdmissionRequest) => Promise<Verdict>;
+  validate: (req: AdmissionRequest, source: string) => Promise<Verdict>;
+  mutate: (req: AdmissionRequest, source: string) => Promise<Verdict>;
+  /** The claims these admissions wrote, settled at their deadline. */
+  pending: PendingClaims;
   /** Shared with the reconcilers: one ledger cache and one group-commit lane per ledger in the process. */
   stores: LedgerStores;
   reserved: ReservedIPs;
@@ -23,7 +27,16 @@ export interface Admitters {
   clients: { core: k8s.CoreV1Api; apps: k8s.AppsV1Api; custom: k8s.CustomObjectsApi };
 }
 
-export function buildAdmitters(kc: k8s.KubeConfig, o: { namespace: string; ledgerName: string; metrics: WebhookMetrics }): Admitters {
+export interface AdmitterOptions {
+  namespace: string;
+  ledgerName: string;
+  metrics: WebhookMetrics;
+  /** From an admission to the deadline of the claims it wrote (PINPOOL_PENDING_CLAIM_SECONDS). */
+  lapseMs: number;
+  log: { info(fields: object, message: string): void; warn(fields: object, message: string): void };
+}
+
+export function buildAdmitters(kc: k8s.KubeConfig, o: AdmitterOptions): Admitters {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -33,12 +46,16 @@ export function buildAdmitters(kc: k8s.KubeConfig, o: { namespace: string; ledge
   };
   const stores = new LedgerStores({ core, custom, namespace: o.namespace, ledgerName: o.ledgerName, cas });
   const reserved = new ReservedIPs(custom);
+  const finalizers = new Finalizers({ core, custom, stores, done: (action, fields, message) => o.log.info({ action, ...fields }, message) });
+  const pending = new PendingClaims({ stores, custom, apps, finalizers, metrics: o.metrics, log: o.log }, o.lapseMs);
   return {
     stores,
     reserved,
     cas,
+    pending,
     clients: { core, apps, custom },
-    validate: (req) => admitSpiderResource(req, stores),
-    mutate: (req) => (req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps, reserved }) : Promise.resolve(allow(decideAddressSpecDefaults(req)))),
+    validate: (req, source) => admitSpiderResource(req, stores, pending.provisional(req, source)),
+    mutate: (req, source) =>
+      req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps, reserved }, pending.provisional(req, source)) : Promise.resolve(allow(decideAddressSpecDefaults(req))),
   };
 }

@@ -7,6 +7,8 @@ export const METRIC = {
   // controller: admission
   webhookRequests: "pinpool_webhook_requests_total",
   webhookDuration: "pinpool_webhook_duration_seconds",
+  webhookRefused: "pinpool_webhook_refused_total",
+  provisionalClaims: "pinpool_provisional_claims_total",
   // controller and agent: compare-and-swap writes that met a concurrent writer
   casConflicts: "pinpool_cas_conflicts_total",
   // controller: reconcilers (exported by the leader)

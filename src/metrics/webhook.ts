@@ -18,6 +18,18 @@ export class WebhookMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly refused = new Counter({
+    name: METRIC.webhookRefused,
+    help: "Review requests refused before any decision, by reason: unauthenticated (no client certificate of the API server) or rate_limited (a source over its rate, PINPOOL_CLIENT_AUTH=none).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly provisionalClaims = new Counter({
+    name: METRIC.provisionalClaims,
+    help: "Admission claims settled at their deadline, by result: kept (the object was stored; the claim is cut to what it holds) or dropped (no such object was stored: a forged review, or one a later step refused).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   readonly casConflicts = casConflictCounter(this.registry);
 
   constructor(withProcessMetrics = true) {

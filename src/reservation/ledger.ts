@@ -17,6 +17,7 @@ import { parseIPList } from "../ip/ip-list.js";
 import { type Overlap, OverlapIndex } from "../ip/overlap-index.js";
 import { RangeSet } from "../ip/range-set.js";
 import { OverlayMap } from "./overlay-map.js";
+import { type EntryOps, type Pending, pendingOf } from "./pending.js";
 
 export interface PoolClaim {
   readonly addresses: RangeSet;
@@ -28,6 +29,8 @@ export interface PoolClaim {
    * reuses claimed addresses is ordered against a concurrent shrink's release.
    */
   readonly rev?: number;
+  /** Written by an admission whose object may never be stored (pending.ts). */
+  readonly pending?: Pending;
 }
 
 /** `claim` asserted again: the same entry with its revision bumped. */
@@ -75,19 +78,19 @@ export class SubnetLedger {
     const raw = parseJsonObject(controlledIPPools, where);
     const pools = new Map<string, PoolClaim>();
     for (const [name, entry] of Object.entries(raw)) {
-      const e = entry as { ips?: unknown; application?: unknown; rev?: unknown };
+      const e = entry as { ips?: unknown; application?: unknown; rev?: unknown; pending?: unknown };
       const addresses = parseIPList(family, e?.ips as string[] | undefined, `${where}["${name}"].ips`);
-      pools.set(name, { addresses, ...(typeof e?.application === "string" ? { application: e.application } : {}), ...revOf(e?.rev) });
+      pools.set(name, { addresses, ...(typeof e?.application === "string" ? { application: e.application } : {}), ...revOf(e?.rev), ...pendingOf(e?.pending) });
     }
     return SubnetLedger.of(family, pools);
   }
 
   /** The JSON string stored in status.controlledIPPools; pool names sorted, so equal ledgers are equal bytes. */
   encode(): string {
-    const out: Record<string, { ips: string[]; application?: string; rev?: number }> = {};
+    const out: Record<string, { ips: string[]; application?: string; rev?: number; pending?: Pending }> = {};
     for (const name of [...this.pools.keys()].sort()) {
       const claim = this.pools.get(name) as PoolClaim;
-      out[name] = { ips: claim.addresses.toStrings(), ...(claim.application ? { application: claim.application } : {}), ...revOf(claim.rev) };
+      out[name] = { ips: claim.addresses.toStrings(), ...(claim.application ? { application: claim.application } : {}), ...revOf(claim.rev), ...pendingOf(claim.pending) };
     }
     return JSON.stringify(out);
   }
@@ -120,9 +123,11 @@ export interface RangeClaim {
   readonly addresses: RangeSet;
   /** As PoolClaim.rev. */
   readonly rev?: number;
+  /** As PoolClaim.pending. */
+  readonly pending?: Pending;
 }
 
-type Section = "subnets" | "pools";
+export type Section = "subnets" | "pools";
 
 function cidrSet(cidr: Cidr): RangeSet {
   const b = cidrBounds(cidr);
@@ -147,9 +152,9 @@ export class ClusterLedger {
     const raw = parseJsonObject(text, where);
     const section = (name: Section): Map<string, RangeClaim> => {
       const out = new Map<string, RangeClaim>();
-      for (const [key, entry] of Object.entries((raw[name] ?? {}) as Record<string, { subnet?: string; ips?: string[]; rev?: unknown }>)) {
+      for (const [key, entry] of Object.entries((raw[name] ?? {}) as Record<string, { subnet?: string; ips?: string[]; rev?: unknown; pending?: unknown }>)) {
         const cidr = parseCidr(entry?.subnet as string, `${where} ${name}["${key}"].subnet`);
-        out.set(key, { cidr, addresses: parseIPList(cidr.family, entry?.ips, `${where} ${name}["${key}"].ips`), ...revOf(entry?.rev) });
+        out.set(key, { cidr, addresses: parseIPList(cidr.family, entry?.ips, `${where} ${name}["${key}"].ips`), ...revOf(entry?.rev), ...pendingOf(entry?.pending) });
       }
       return out;
     };
@@ -157,11 +162,11 @@ export class ClusterLedger {
   }
 
   encode(): string {
-    const section = (m: OverlayMap<string, RangeClaim>): Record<string, { subnet: string; ips: string[]; rev?: number }> =>
+    const section = (m: OverlayMap<string, RangeClaim>): Record<string, { subnet: string; ips: string[]; rev?: number; pending?: Pending }> =>
       Object.fromEntries(
         [...m.keys()].sort().map((k) => {
           const c = m.get(k) as RangeClaim;
-          return [k, { subnet: formatCidr(c.cidr), ips: c.addresses.toStrings(), ...revOf(c.rev) }];
+          return [k, { subnet: formatCidr(c.cidr), ips: c.addresses.toStrings(), ...revOf(c.rev), ...pendingOf(c.pending) }];
         }),
       );
     return JSON.stringify({ subnets: section(this.subnets), pools: section(this.pools) });
@@ -233,4 +238,20 @@ export class ClusterLedger {
     }
     return index;
   }
+}
+
+/** A subnet ledger's entries, one per pool. */
+export const subnetEntries: EntryOps<SubnetLedger, PoolClaim> = {
+  get: (l, name) => l.pools.get(name),
+  with: (l, name, claim) => l.with(name, claim),
+  without: (l, name) => l.without(name),
+};
+
+/** The cluster ledger's entries of one section. */
+export function clusterEntries(section: Section): EntryOps<ClusterLedger, RangeClaim> {
+  return {
+    get: (l, name) => l[section].get(name),
+    with: (l, name, claim) => l.with(section, name, claim),
+    without: (l, name) => l.without(section, name),
+  };
 }

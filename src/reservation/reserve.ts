@@ -18,6 +18,8 @@ import type { SpiderIPPool } from "../api/types.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
 import type { LedgerStores, SubnetState } from "./ledger-store.js";
+import { subnetEntries } from "./ledger.js";
+import { type Provisional, markPending } from "./pending.js";
 import { type PoolPlan, type ReservationPlan, explainSize } from "./plan.js";
 import { refreshPoolCounts } from "./counts.js";
 
@@ -33,7 +35,12 @@ export interface ReserveDeps {
  * server) does a pool give back addresses beyond its size: admission only ever adds, as a
  * review can be forged or refused by a later step.
  */
-export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: boolean, { shrink: mayShrink = false } = {}): Promise<Verdict> {
+export async function reserve(
+  plan: ReservationPlan,
+  deps: ReserveDeps,
+  dryRun: boolean,
+  { shrink: mayShrink = false, provisional }: { shrink?: boolean; provisional?: Provisional } = {},
+): Promise<Verdict> {
   const known = await deps.reserved.read();
   const reserved = known.sets;
   const pools = new PoolClient(deps.custom);
@@ -42,7 +49,7 @@ export async function reserve(plan: ReservationPlan, deps: ReserveDeps, dryRun: 
     // The pool is written only from the copy read before its claim: if it changed since (a
     // shrink, say, whose release could otherwise land after this grow and leave the pool
     // outside its claim), the write is a 409 and the whole step runs again, claim included.
-    const step = await compareAndSwap(`SpiderIPPool "${pool.name}" reservation`, () => claimAndEnsure(plan, pool, deps, { pools, reserved }, dryRun));
+    const step = await compareAndSwap(`SpiderIPPool "${pool.name}" reservation`, () => claimAndEnsure(plan, pool, deps, { pools, reserved, provisional }, dryRun));
     if ("verdict" in step) {
       if (!step.verdict.allowed) return step.verdict;
       continue;
@@ -67,7 +74,7 @@ async function claimAndEnsure(
   plan: ReservationPlan,
   pool: PoolPlan,
   deps: ReserveDeps,
-  { pools, reserved }: { pools: PoolClient; reserved: Awaited<ReturnType<ReservedIPs["read"]>>["sets"] },
+  { pools, reserved, provisional }: { pools: PoolClient; reserved: Awaited<ReturnType<ReservedIPs["read"]>>["sets"]; provisional?: Provisional | undefined },
   dryRun: boolean,
 ): Promise<{ verdict: Verdict } | { claimed: RangeSet; stored: SpiderIPPool }> {
   let subnet: SubnetState | undefined;
@@ -75,8 +82,10 @@ async function claimAndEnsure(
   const stored = existing && parsedOrUndefined(existing.spec)?.addresses;
   const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
     subnet = state;
-    return decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state, deleting: !!state.subnet.metadata.deletionTimestamp }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
+    const decided = decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state, deleting: !!state.subnet.metadata.deletionTimestamp }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
+    return state && decided.write && provisional ? { ...decided, write: markPending(state.ledger, decided.write, pool.name, provisional.pending, subnetEntries) } : decided;
   });
+  if (outcome.write && !dryRun) provisional?.marked({ ledger: { kind: "subnet", subnet: pool.subnet }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   if (!outcome.verdict.allowed || dryRun || !subnet || !outcome.addresses) return { verdict: outcome.verdict };
   const ensured = await ensurePool(plan, pool, pools, { subnet, addresses: outcome.addresses, existing });
   return "verdict" in ensured ? ensured : { claimed: outcome.addresses, stored: ensured.stored };

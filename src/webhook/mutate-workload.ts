@@ -9,6 +9,7 @@ import type { WorkloadObject, WorkloadRef } from "../api/names.js";
 import { type ReservationPlan, planReservation } from "../reservation/plan.js";
 import { readWorkload } from "../k8s/resources.js";
 import { type ReserveDeps, reserve } from "../reservation/reserve.js";
+import type { Provisional } from "../reservation/pending.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
 
@@ -79,7 +80,7 @@ export interface WorkloadDeps extends ReserveDeps {
 }
 
 /** `kubectl scale` and autoscalers write /scale, not the workload: resize its pools here. */
-async function admitScale(req: AdmissionRequest, deps: WorkloadDeps): Promise<Verdict> {
+async function admitScale(req: AdmissionRequest, deps: WorkloadDeps, provisional?: Provisional): Promise<Verdict> {
   const kind = KINDS[req.resource.resource];
   // A Scale to 0 arrives with spec.replicas left out (the zero value is omitted).
   const replicas = (req.object as { spec?: { replicas?: number } } | null)?.spec?.replicas ?? 0;
@@ -87,14 +88,17 @@ async function admitScale(req: AdmissionRequest, deps: WorkloadDeps): Promise<Ve
   const workload = await readWorkload(deps.apps, { kind, namespace: req.namespace, name: req.name });
   const planned = planFor({ namespace: req.namespace, kind, name: req.name }, workload, replicas);
   if ("verdict" in planned) return planned.verdict;
-  return planned.plan ? reserve(planned.plan, deps, req.dryRun) : allow();
+  return planned.plan ? reserve(planned.plan, deps, req.dryRun, { provisional }) : allow();
 }
 
-export async function admitWorkload(req: AdmissionRequest, deps: WorkloadDeps): Promise<Verdict> {
-  if (req.subResource === "scale") return admitScale(req, deps);
+/** `provisional`: how the claims this admission writes are marked and settled (pending.ts). */
+export async function admitWorkload(req: AdmissionRequest, deps: WorkloadDeps, provisional?: Provisional): Promise<Verdict> {
+  if (req.subResource === "scale") return admitScale(req, deps, provisional);
   const decided = decideWorkload(req);
   if ("verdict" in decided) return decided.verdict;
   if (!decided.plan) return allow(decided.patch);
-  const reserved = await reserve(decided.plan, deps, req.dryRun);
+  const reserved = await reserve(decided.plan, deps, req.dryRun, { provisional });
+  // A CREATE's pools exist before the workload does: they go if it never gets stored.
+  if (reserved.allowed && req.operation === "CREATE" && !req.dryRun) provisional?.reservedFor?.(decided.plan.workload, decided.plan.pools.map((p) => p.name));
   return reserved.allowed ? allow(decided.patch, reserved.warnings) : reserved;
 }

@@ -12,9 +12,13 @@ import { type AdmissionRequest, AdmissionFormatError, buildAdmissionReview, pars
 import type { Verdict } from "../api/verdict.js";
 import { type RetryOptions, withTransientRetry } from "../k8s/transient.js";
 import { failureVerdict, reviewPurpose } from "./failure.js";
+import { type RateLimit, SourceRateLimiter } from "./rate-limit.js";
 
-/** Decides one parsed request; throws only for failures that are not the user's (API down, …). */
-export type Admit = (req: AdmissionRequest) => Promise<Verdict>;
+/**
+ * Decides one parsed request from `source` (the caller's certificate name with mutual TLS,
+ * else its address); throws only for failures that are not the user's (API down, …).
+ */
+export type Admit = (req: AdmissionRequest, source: string) => Promise<Verdict>;
 
 /**
  * A decision that met a transient API failure (429 right after an API server restart, a
@@ -36,15 +40,30 @@ export interface WebhookServerOptions {
    * client certificate, from its --admission-control-config-file) get a review answered.
    */
   clientAuth?: { caFile: string; names: string[] };
+  /** Without clientAuth: each source address's review rate (PINPOOL_WEBHOOK_RATE, PINPOOL_WEBHOOK_BURST). */
+  rateLimit?: RateLimit;
+  /** A source went over its rate: its provisional claims are settled at once (PendingClaims.lapseSource). */
+  onFlood?: (source: string) => void;
   /** Retrying transient API failures; WEBHOOK_RETRY unless a test shortens it. */
   retry?: RetryOptions;
+}
+
+async function readClientCA(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    throw new Error(
+      `mutual TLS (PINPOOL_CLIENT_AUTH=mtls, the default) needs the CA of the API server's webhook client certificate, but ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); webhook-certs/generate.sh makes client-ca.crt for the Secret pinpool-webhook-tls, or set PINPOOL_CLIENT_AUTH=none (README "Mutual TLS")`,
+      { cause: e },
+    );
+  }
 }
 
 async function loadTls(certDir: string, clientCAFile?: string): Promise<{ cert: Buffer; key: Buffer; ca?: Buffer }> {
   const [cert, key, ca] = await Promise.all([
     readFile(path.join(certDir, "tls.crt")),
     readFile(path.join(certDir, "tls.key")),
-    clientCAFile ? readFile(clientCAFile) : undefined,
+    clientCAFile ? readClientCA(clientCAFile) : undefined,
   ]);
   return { cert, key, ...(ca ? { ca } : {}) };
 }
@@ -109,12 +128,41 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
     }, 200);
   });
 
-  // Before the body is read: an unauthenticated caller never gets 8 MiB parsed.
+  // Before the body is read: an unauthenticated or flooding caller never gets 8 MiB parsed.
+  const limiter = !o.clientAuth && o.rateLimit ? new SourceRateLimiter(o.rateLimit) : undefined;
+  // One log line per source and minute, not one per refused request of a flood.
+  const quiet = new Map<string, number>();
+  const logRefusal = (source: string, fields: object, message: string): void => {
+    const now = Date.now();
+    if ((quiet.get(source) ?? 0) > now) return;
+    if (quiet.size > 1_000) quiet.clear();
+    quiet.set(source, now + 60_000);
+    app.log.warn({ remote: source, ...fields }, message);
+  };
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const refused = o.clientAuth && refuseCaller(request.raw.socket as TLSSocket, o.clientAuth.names);
-    if (!refused) return;
-    app.log.warn({ remote: request.ip, url: request.url, reason: refused }, "review refused: caller not authenticated");
-    await reply.code(401).send({ error: refused });
+    if (refused) {
+      o.metrics.refused.inc({ reason: "unauthenticated" });
+      logRefusal(request.ip, { url: request.url, reason: refused }, "review refused: caller not authenticated (logged once a minute per source)");
+      await reply.code(401).send({ error: refused });
+      return;
+    }
+    const wait = limiter?.take(request.ip) ?? 0;
+    if (wait === 0) return;
+    o.metrics.refused.inc({ reason: "rate_limited" });
+    o.onFlood?.(request.ip);
+    logRefusal(request.ip, { url: request.url }, `review refused: ${request.ip} is over its rate of ${o.rateLimit?.perSecond}/s (burst ${o.rateLimit?.burst}); its pending claims are settled now (logged once a minute per source)`);
+    await reply
+      .code(429)
+      .header("retry-after", String(wait))
+      .send({ error: `too many reviews from ${request.ip}: at most ${o.rateLimit?.perSecond} per second (burst ${o.rateLimit?.burst}); PINPOOL_WEBHOOK_RATE and PINPOOL_WEBHOOK_BURST set them` });
+  };
+
+  /** Who is asking: the verified certificate's name with mutual TLS, else the address. */
+  const sourceOf = (request: FastifyRequest): string => {
+    if (!o.clientAuth) return request.ip;
+    const cn = (request.raw.socket as TLSSocket).getPeerCertificate().subject?.CN;
+    return `cn=${Array.isArray(cn) ? cn.join(",") : (cn ?? "")}`;
   };
 
   const answer = async (webhook: "validate" | "mutate", admit: Admit, request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
@@ -131,7 +179,8 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
     let verdict: Verdict;
     try {
       // Decisions are compare-and-swaps on what they read: running one again is safe.
-      verdict = await withTransientRetry(reviewPurpose(req), () => admit(req), o.retry ?? WEBHOOK_RETRY);
+      const source = sourceOf(request);
+      verdict = await withTransientRetry(reviewPurpose(req), () => admit(req, source), o.retry ?? WEBHOOK_RETRY);
     } catch (e) {
       // Not the user's fault (API server unavailable, too many concurrent writers): an
       // in-band denial with the cause in one sentence, so kubectl shows what happened and

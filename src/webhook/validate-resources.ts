@@ -5,45 +5,63 @@
  * the controller releases once the API server says the object is gone (RELEASE_FINALIZER).
  */
 import type { LedgerStores } from "../reservation/ledger-store.js";
+import { type ClusterLedger, type SubnetLedger, clusterEntries, subnetEntries } from "../reservation/ledger.js";
+import { type Provisional, markPending } from "../reservation/pending.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
 import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool } from "./validate-pool.js";
 import { decideReservedIP } from "./validate-reserved-ip.js";
 import { decideSubnet, decideSubnetWithoutLedger } from "./validate-subnet.js";
 
-async function admitPool(req: AdmissionRequest, stores: LedgerStores): Promise<Verdict> {
+async function admitPool(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional): Promise<Verdict> {
   const prepared = preparePool(req);
-  return "verdict" in prepared ? prepared.verdict : claimPool(prepared.pool, stores, req.dryRun);
+  return "verdict" in prepared ? prepared.verdict : claimPool(prepared.pool, stores, req.dryRun, provisional);
 }
+
+/** The decision with its write's entry `name` marked provisional (pending.ts). */
+function marked<L, O extends { write?: L }>(before: L, outcome: O, mark: (before: L, next: L) => L): O {
+  return outcome.write ? { ...outcome, write: mark(before, outcome.write) } : outcome;
+}
+
+const markCluster = (p: Provisional | undefined, section: "subnets" | "pools", name: string) => (before: ClusterLedger, next: ClusterLedger) =>
+  p ? markPending(before, next, name, p.pending, clusterEntries(section)) : next;
+
+const markSubnet = (p: Provisional | undefined, name: string) => (before: SubnetLedger, next: SubnetLedger) => (p ? markPending(before, next, name, p.pending, subnetEntries) : next);
 
 /**
  * Claims `pool`'s addresses in the cluster ledger and, when the pool belongs to a
  * SpiderSubnet, in that subnet's ledger.
  */
-async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boolean): Promise<Verdict> {
-  const inCluster = await stores.updateCluster(dryRun, (ledger) => decidePoolInCluster(pool, ledger));
+async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boolean, provisional?: Provisional): Promise<Verdict> {
+  const inCluster = await stores.updateCluster(dryRun, (ledger) => marked(ledger, decidePoolInCluster(pool, ledger), markCluster(provisional, "pools", pool.name)));
+  if (inCluster.write && !dryRun) provisional?.marked({ ledger: { kind: "cluster", section: "pools" }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   if (!inCluster.verdict.allowed || !inCluster.subnet) return inCluster.verdict;
   const subnet = inCluster.subnet;
   const inSubnet = await stores.updateSubnet(subnet, dryRun, (state) =>
     state
-      ? decidePoolInSubnet(pool, subnet, state.spec, state.ledger, !!state.subnet.metadata.deletionTimestamp)
+      ? marked(state.ledger, decidePoolInSubnet(pool, subnet, state.spec, state.ledger, !!state.subnet.metadata.deletionTimestamp), markSubnet(provisional, pool.name))
       : { verdict: deny(`SpiderSubnet "${subnet}" was deleted while SpiderIPPool "${pool.name}" was admitted; apply the pool again`, 409) },
   );
+  if (inSubnet.write && !dryRun) provisional?.marked({ ledger: { kind: "subnet", subnet }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   return inSubnet.verdict;
 }
 
-async function admitSubnet(req: AdmissionRequest, stores: LedgerStores): Promise<Verdict> {
+async function admitSubnet(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional): Promise<Verdict> {
   const early = decideSubnetWithoutLedger(req);
   if (early) return early;
-  return (await stores.updateCluster(req.dryRun, (ledger) => decideSubnet(req, ledger))).verdict;
+  const name = (req.object as { metadata?: { name?: string } }).metadata?.name as string;
+  const outcome = await stores.updateCluster(req.dryRun, (ledger) => marked(ledger, decideSubnet(req, ledger), markCluster(provisional, "subnets", name)));
+  if (outcome.write && !req.dryRun) provisional?.marked({ ledger: { kind: "cluster", section: "subnets" }, name, object: "SpiderSubnet", pending: provisional.pending });
+  return outcome.verdict;
 }
 
-export async function admitSpiderResource(req: AdmissionRequest, stores: LedgerStores): Promise<Verdict> {
+/** `provisional`: how the claims this admission writes are marked and settled (pending.ts). */
+export async function admitSpiderResource(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional): Promise<Verdict> {
   switch (req.resource.resource) {
     case "spidersubnets":
-      return admitSubnet(req, stores);
+      return admitSubnet(req, stores, provisional);
     case "spiderippools":
-      return admitPool(req, stores);
+      return admitPool(req, stores, provisional);
     case "spiderreservedips":
       return decideReservedIP(req);
     default:

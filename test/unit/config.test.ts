@@ -2,13 +2,19 @@ import { expect } from "chai";
 import { ConfigError, loadControllerConfig } from "../../src/config/controller.js";
 
 describe("controller configuration", () => {
-  it("turns on mutual TLS only with the API server's certificate names given", () => {
-    expect(() => loadControllerConfig({ PINPOOL_CLIENT_CA_FILE: "/etc/pinpool/client-ca.crt" })).to.throw(
+  it("has mutual TLS on by default: the client CA beside the serving certificate, the name webhook-certs/generate.sh gives", () => {
+    expect(loadControllerConfig({})).to.deep.include({ clientCAFile: "/etc/pinpool/tls/client-ca.crt", clientNames: ["pinpool-webhook-client"] });
+    expect(loadControllerConfig({ PINPOOL_CERT_DIR: "/certs" })).to.deep.include({ clientCAFile: "/certs/client-ca.crt" });
+    const named = loadControllerConfig({ PINPOOL_CLIENT_CA_FILE: "/ca.crt", PINPOOL_CLIENT_NAMES: " kube-apiserver-webhook , other " });
+    expect(named).to.deep.include({ clientCAFile: "/ca.crt", clientNames: ["kube-apiserver-webhook", "other"] });
+  });
+
+  it("turns mutual TLS off only when told to, and refuses a CA file it would ignore", () => {
+    expect(loadControllerConfig({ PINPOOL_CLIENT_AUTH: "none" })).to.not.have.property("clientCAFile");
+    expect(() => loadControllerConfig({ PINPOOL_CLIENT_AUTH: "none", PINPOOL_CLIENT_CA_FILE: "/ca.crt" })).to.throw(
       ConfigError,
-      'PINPOOL_CLIENT_CA_FILE="/etc/pinpool/client-ca.crt" needs PINPOOL_CLIENT_NAMES: the common name(s) of the API server\'s webhook client certificate, comma-separated',
+      'PINPOOL_CLIENT_CA_FILE="/ca.crt" is set but PINPOOL_CLIENT_AUTH=none turns mutual TLS off; drop one of them',
     );
-    const on = loadControllerConfig({ PINPOOL_CLIENT_CA_FILE: "/ca.crt", PINPOOL_CLIENT_NAMES: " kube-apiserver-webhook , other " });
-    expect(on).to.deep.include({ clientCAFile: "/ca.crt", clientNames: ["kube-apiserver-webhook", "other"] });
-    expect(loadControllerConfig({})).to.not.have.property("clientCAFile");
+    expect(() => loadControllerConfig({ PINPOOL_CLIENT_AUTH: "off" })).to.throw(ConfigError, 'PINPOOL_CLIENT_AUTH="off": expected "mtls"');
   });
 });

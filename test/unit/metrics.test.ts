@@ -7,6 +7,8 @@ describe("metric names (part of the API: dashboards and alerts query them)", () 
     expect(METRIC).to.deep.equal({
       webhookRequests: "pinpool_webhook_requests_total",
       webhookDuration: "pinpool_webhook_duration_seconds",
+      webhookRefused: "pinpool_webhook_refused_total",
+      provisionalClaims: "pinpool_provisional_claims_total",
       casConflicts: "pinpool_cas_conflicts_total",
       poolTotal: "pinpool_ippool_total_ips",
       poolAllocated: "pinpool_ippool_allocated_ips",
