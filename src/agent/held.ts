@@ -8,7 +8,7 @@
  */
 import { LABEL } from "../api/labels.js";
 import type { SpiderIPPool } from "../api/types.js";
-import { listsHolder } from "../ip/allocation-record.js";
+import { listsHolder } from "../ip/allocation-status.js";
 
 /**
  * The names of the pools in `pools` where `holder` holds an address that interface `ifName`

@@ -1,34 +1,7 @@
 import { AddressError, type Family, formatAddress } from "./address.js";
 import { parseIPList } from "./ip-list.js";
+import { type AllocationsStatus, readHolder, splitKey } from "./allocation-status.js";
 import { RangeSet } from "./range-set.js";
-
-/**
- * A pool's allocations as stored in `SpiderIPPool.status.allocations`:
- *
- *   prefixes: ["default/nginx-644659db67-", "default/web/"]
- *   ips:      ["10.244.100.90-10.244.100.91", "10.244.100.93"]
- *   holders:  ["0:6lsmm", "0:n7ttd", "1:0"]
- *
- * `ips` lists every allocated address in ascending order in the compact `spec.ips` form;
- * `holders[i]` names the key holding the i-th of them as `<index into prefixes>:<suffix>`,
- * a key being split after its last "/" or "-" (pods of one ReplicaSet share
- * `namespace/rs-name-`; a StatefulSet's ordinals share `namespace/name/`). So above,
- * 10.244.100.90 is held by default/nginx-644659db67-6lsmm and 10.244.100.93 by the
- * StatefulSet `default/web`'s ordinal 0.
- *
- * Size: a ReplicaSet pod costs its 5-character suffix plus about 5 bytes (index, colon,
- * quotes, comma), however pods of different ReplicaSets interleave during rollouts: a fully
- * allocated pool of 65,536 IPv4 addresses is about 0.63 MiB of JSON (measured by the unit
- * test), far below the API server's 1.5 MiB object limit. Spiderpool's `{ip: {pod, podUid}}`
- * map would be about 5 MiB. Pod UIDs and container ids live in the pod's SpiderEndpoint,
- * where the agent checks them; the pool record holds only what keeps two pods off one
- * address: the address and its holder's key.
- */
-export interface AllocationsStatus {
-  prefixes: string[];
-  ips: string[];
-  holders: string[];
-}
 
 /** An address is held by another key: the caller raced, or its record is stale. */
 export class AddressTakenError extends Error {
@@ -40,31 +13,6 @@ export class AddressTakenError extends Error {
   ) {
     super(`${address} is already held by "${holder}", cannot give it to "${claimant}"`);
   }
-}
-
-/** Splits a holder key after its last "/" or "-". */
-function splitKey(key: string): [prefix: string, suffix: string] {
-  const cut = Math.max(key.lastIndexOf("/"), key.lastIndexOf("-")) + 1;
-  return [key.slice(0, cut), key.slice(cut)];
-}
-
-/** One stored holder: `<index into prefixes>:<suffix>` (s: a suffix may hold any character encode() wrote). */
-const HOLDER = /^(\d+):(.*)$/s;
-
-/**
- * Whether `stored` lists `key` as a holder, read as decode() reads it but without decoding:
- * string matches only, no address enumerated, so checking every pool of a cluster stays
- * cheap. Never throws: a field that is not a list lists nobody.
- */
-export function listsHolder(stored: AllocationsStatus | undefined, key: string): boolean {
-  const prefixes: unknown = stored?.prefixes;
-  const holders: unknown = stored?.holders;
-  if (!Array.isArray(prefixes) || !Array.isArray(holders)) return false;
-  return holders.some((h) => {
-    const m = typeof h === "string" ? HOLDER.exec(h) : null;
-    const prefix: unknown = m && prefixes[Number(m[1])];
-    return typeof prefix === "string" && prefix + (m?.[2] ?? "") === key;
-  });
 }
 
 /** A pool's allocations: which address is held by which key. Mutable; decode → change → encode. */
@@ -93,16 +41,9 @@ export class AllocationRecord {
       );
     }
     [...allocated.addresses()].forEach((address, i) => {
-      const m = HOLDER.exec(holders[i] ?? "");
-      const prefix = m ? stored.prefixes?.[Number(m[1])] : undefined;
-      if (!m || prefix === undefined) {
-        throw new AddressError(
-          `${field}.holders[${i}]`,
-          holders[i],
-          `expected "<index into ${field}.prefixes (0-${(stored.prefixes?.length ?? 0) - 1})>:<key suffix>"`,
-        );
-      }
-      record.allocate(address, prefix + m[2]);
+      const key = readHolder(stored.prefixes, holders, i, field);
+      if (key instanceof AddressError) throw key;
+      record.allocate(address, key);
     });
     return record;
   }

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { maxAddress, parseAddress } from "../../../src/ip/address.js";
-import { AddressTakenError, AllocationRecord, type AllocationsStatus, listsHolder } from "../../../src/ip/allocation-record.js";
+import { AddressTakenError, AllocationRecord } from "../../../src/ip/allocation-record.js";
+import { type AllocationsStatus, listsHolder } from "../../../src/ip/allocation-status.js";
 
 const ip = (text: string): bigint => parseAddress(text).value;
 
@@ -143,5 +144,29 @@ describe("ip/listsHolder (a record's holders, without decoding it)", () => {
       expect(listsHolder(bad as unknown as AllocationsStatus, "ns/a"), JSON.stringify(bad)).to.equal(false);
     }
     expect(listsHolder({ prefixes: [], ips: [], holders: ["0:ns/a"] }, "undefinedns/a")).to.equal(false); // a missing prefix is no "undefined"
+  });
+
+  // Each entry was coerced by decode() (String(["0:a"]) is "0:a"; 7 + "a" is "7a"; "ns/"[0] is "n") and skipped by listsHolder.
+  const MALFORMED: Array<{ stored: object; key: string; error: string }> = [
+    { stored: { prefixes: ["ns/"], holders: [["0:a"]] }, key: "ns/a", error: 'invalid status.allocations.holders[0] ["0:a"]: expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"' },
+    { stored: { prefixes: [7], holders: ["0:a"] }, key: "7a", error: 'invalid status.allocations.holders[0] "0:a": expected "<index into status.allocations.prefixes (0-0)>:<key suffix>" naming a string prefix; status.allocations.prefixes[0] is 7, not a string' },
+    { stored: { prefixes: "ns/", holders: ["0:a"] }, key: "na", error: 'invalid status.allocations.holders[0] "0:a": expected "<index into status.allocations.prefixes>:<key suffix>" naming a string prefix; status.allocations.prefixes is "ns/", not a list' },
+    { stored: { prefixes: [""], holders: ["0:"] }, key: "", error: 'invalid status.allocations.holders[0] "0:": names the empty key; allowed: a non-empty holder key' },
+    { stored: { prefixes: ["ns/"], holders: [null] }, key: "ns/", error: 'invalid status.allocations.holders[0] null: expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"' },
+  ];
+  for (const { stored, key, error } of MALFORMED) {
+    it(`agrees with decode() on ${JSON.stringify(stored)}: not a holder of ${JSON.stringify(key)}; decode() names the field, value and what is allowed`, () => {
+      const withIps = { ips: ["10.0.0.1"], ...stored } as unknown as AllocationsStatus;
+      expect(() => AllocationRecord.decode(4, withIps)).to.throw(error);
+      const reported: string[] = [];
+      expect(listsHolder(withIps, key, (e) => reported.push(e.message))).to.equal(false);
+      expect(reported).to.deep.equal([error]);
+    });
+  }
+
+  it("still finds a holder beside a malformed entry, reporting the entry", () => {
+    const reported: string[] = [];
+    expect(listsHolder({ prefixes: ["ns/"], ips: [], holders: [7 as unknown as string, "0:a"] }, "ns/a", (e) => reported.push(e.message))).to.equal(true);
+    expect(reported).to.deep.equal(['invalid status.allocations.holders[0] 7: expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"']);
   });
 });
