@@ -1,6 +1,6 @@
 import { AddressError, type Family, formatAddress } from "./address.js";
 import { parseIPList } from "./ip-list.js";
-import { type AllocationsStatus, readHolder, splitKey } from "./allocation-status.js";
+import { type AddressUse, type AllocationsStatus, readHolder, readUse, splitKey, writeUse } from "./allocation-status.js";
 import { RangeSet } from "./range-set.js";
 
 /** An address is held by another key: the caller raced, or its record is stale. */
@@ -15,10 +15,14 @@ export class AddressTakenError extends Error {
   }
 }
 
-/** A pool's allocations: which address is held by which key. Mutable; decode → change → encode. */
+/**
+ * A pool's allocations: which address is held by which key, and what it serves (when
+ * recorded). Mutable; decode → change → encode.
+ */
 export class AllocationRecord {
   private readonly byAddress = new Map<bigint, string>();
   private readonly byHolder = new Map<string, bigint[]>();
+  private readonly uses = new Map<bigint, AddressUse>();
 
   constructor(readonly family: Family) {}
 
@@ -40,10 +44,17 @@ export class AllocationRecord {
         `holds ${allocated.size} addresses, but ${field}.holders lists ${holders.length}; allowed: exactly one holder per address, so exactly ${holders.length} addresses`,
       );
     }
+    const sandboxes: unknown = stored.sandboxes;
+    if (sandboxes !== undefined && (!Array.isArray(sandboxes) || sandboxes.length !== holders.length)) {
+      const what = Array.isArray(sandboxes) ? `a list of ${sandboxes.length}` : sandboxes;
+      throw new AddressError(`${field}.sandboxes`, what, `expected a list with one entry for each address in ${field}.ips (${holders.length}), or none`);
+    }
     [...allocated.addresses()].forEach((address, i) => {
       const key = readHolder(stored.prefixes, holders, i, field);
       if (key instanceof AddressError) throw key;
-      record.allocate(address, key);
+      const use = readUse(sandboxes as unknown[] | undefined, i, field);
+      if (use instanceof AddressError) throw use;
+      record.allocate(address, key, use);
     });
     return record;
   }
@@ -60,6 +71,7 @@ export class AllocationRecord {
         entries.map(([a]) => ({ start: a, end: a })),
       ).toStrings(),
       holders: split.map(([prefix, suffix]) => `${indexOf.get(prefix)}:${suffix}`),
+      ...(this.uses.size > 0 ? { sandboxes: entries.map(([a]) => writeUse(this.uses.get(a))) } : {}),
     };
   }
 
@@ -86,25 +98,37 @@ export class AllocationRecord {
     );
   }
 
-  /** Records `address` as held by `key`. Refuses an address another key holds. */
-  allocate(address: bigint, key: string): void {
+  /** What `address` serves; undefined when not recorded. */
+  useOf(address: bigint): AddressUse | undefined {
+    return this.uses.get(address);
+  }
+
+  /** Records `address` as held by `key` (serving `use`, when known). Refuses an address another key holds. */
+  allocate(address: bigint, key: string, use?: AddressUse): void {
     if (key === "") throw new RangeError(`empty holder key for ${formatAddress(this.family, address)}`);
     const current = this.byAddress.get(address);
-    if (current === key) return;
-    if (current !== undefined) {
+    if (current !== undefined && current !== key) {
       throw new AddressTakenError(formatAddress(this.family, address), current, key);
     }
+    if (use) this.uses.set(address, use);
+    if (current === key) return;
     this.byAddress.set(address, key);
     const list = this.byHolder.get(key);
     if (list) list.push(address);
     else this.byHolder.set(key, [address]);
   }
 
-  /** Frees every address `key` holds; returns them. */
-  releaseHolder(key: string): bigint[] {
-    const addresses = this.byHolder.get(key) ?? [];
-    for (const a of addresses) this.byAddress.delete(a);
-    this.byHolder.delete(key);
-    return addresses;
+  /** Frees the addresses `key` holds, or those of them `which` picks by what they serve; returns them. */
+  releaseHolder(key: string, which?: (use: AddressUse | undefined) => boolean): bigint[] {
+    const held = this.byHolder.get(key) ?? [];
+    const freed = which ? held.filter((a) => which(this.uses.get(a))) : held;
+    for (const a of freed) {
+      this.byAddress.delete(a);
+      this.uses.delete(a);
+    }
+    const kept = held.filter((a) => !freed.includes(a));
+    if (kept.length > 0) this.byHolder.set(key, kept);
+    else this.byHolder.delete(key);
+    return freed;
   }
 }
