@@ -12,6 +12,12 @@
  *   a 429 or 5xx runs the whole ADD again (src/agent/server.ts) and ends in CNI code 11.
  * - The labels of the pod's namespace and of this node: kept 30 s. An ADD that reads the
  *   namespace anyway (its annotations name default pools) refreshes them.
+ *
+ * And whether a StatefulSet a pod names as its owner is the one the API server has (same
+ * UID): a pod's ownerReference is what its creator wrote, and it picks the ordinal's address.
+ * Kept 10 minutes by namespace, name and UID, like ReplicaSets. (Pool affinity needs no such
+ * check: an auto pool serves its owner by UID, so a pod naming a set with another UID is
+ * refused.)
  */
 import type * as k8s from "@kubernetes/client-node";
 import type { Labels } from "../api/label-selector.js";
@@ -20,12 +26,14 @@ import { orUndefined } from "../k8s/errors.js";
 import { ExpiringCache } from "./expiring-cache.js";
 import { type PodFacts, replicaSetWorkload, workloadStep } from "./pod.js";
 
-export const REPLICA_SET_TTL_MS = 10 * 60_000;
+/** How long a workload read (a ReplicaSet's controller, a StatefulSet's UID) is kept. */
+export const OWNER_TTL_MS = 10 * 60_000;
 export const LABELS_TTL_MS = 30_000;
 const MAX_KEPT = 1024;
 
 export class AffinityFacts {
   private readonly workloads: ExpiringCache<Workload | null>;
+  private readonly statefulSets: ExpiringCache<boolean>;
   private readonly namespaceLabels: ExpiringCache<Labels>;
   private readonly nodeLabels: ExpiringCache<Labels>;
 
@@ -36,7 +44,8 @@ export class AffinityFacts {
     now?: () => number,
   ) {
     const clock = now ? { now } : {};
-    this.workloads = new ExpiringCache({ ttlMs: REPLICA_SET_TTL_MS, max: MAX_KEPT, ...clock });
+    this.workloads = new ExpiringCache({ ttlMs: OWNER_TTL_MS, max: MAX_KEPT, ...clock });
+    this.statefulSets = new ExpiringCache({ ttlMs: OWNER_TTL_MS, max: MAX_KEPT, ...clock });
     this.namespaceLabels = new ExpiringCache({ ttlMs: LABELS_TTL_MS, max: MAX_KEPT, ...clock });
     this.nodeLabels = new ExpiringCache({ ttlMs: LABELS_TTL_MS, max: 1, ...clock });
   }
@@ -58,6 +67,11 @@ export class AffinityFacts {
         else subject.nodeLabels = await this.nodeLabels.get(this.node, async () => (await this.core.readNode({ name: this.node })).metadata?.labels ?? {});
       }),
     );
+  }
+
+  /** Whether StatefulSet `namespace/name` exists with UID `uid` (404: it does not). */
+  statefulSetIs(namespace: string, name: string, uid: string): Promise<boolean> {
+    return this.statefulSets.get(`${namespace}/${name}/${uid}`, async () => (await orUndefined(this.apps.readNamespacedStatefulSet({ namespace, name })))?.metadata?.uid === uid);
   }
 
   private workload(pod: PodFacts): Promise<Workload | null> {

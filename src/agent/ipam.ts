@@ -28,7 +28,7 @@ import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, type Claimant, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
 import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
-import { type PodFacts, podFacts } from "./pod.js";
+import { type PodFacts, asPlainPod, podFacts } from "./pod.js";
 import { Teardown } from "./teardown.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
 
@@ -160,6 +160,13 @@ export class Ipam {
     throw claimFailure(u, family, `${facts.namespace}/${facts.name}`, source);
   }
 
+  /** `facts`, but a plain pod's when the StatefulSet its ownerReference names is not the one the API server has (pod.ts#asPlainPod). */
+  private async ownFacts(facts: PodFacts): Promise<PodFacts> {
+    const set = facts.statefulSet;
+    const uid = facts.controller?.uid ?? "";
+    return !set || (await this.affinity.statefulSetIs(facts.namespace, set.name, uid)) ? facts : asPlainPod(facts);
+  }
+
   async add(req: CniRequest): Promise<CniResult> {
     const { namespace, name, uid } = req.pod;
     const pod = await this.readPod(namespace, name, uid);
@@ -167,7 +174,7 @@ export class Ipam {
     if (uid && pod.metadata?.uid !== uid) {
       throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} was recreated`, `the sandbox is for UID ${uid}, the pod now has ${pod.metadata?.uid}; nothing was allocated`);
     }
-    const facts = podFacts(pod, this.node);
+    const facts = await this.ownFacts(podFacts(pod, this.node));
     const candidates = await this.candidates(facts, req);
     const families = ([4, 6] as const).filter((f) => candidates[f].length > 0);
     if (families.length === 0) {

@@ -12,7 +12,7 @@ import type { AgentMetrics } from "../metrics/agent.js";
 import type { AllocationWriter } from "../reservation/allocations.js";
 import type { EndpointWriter } from "./endpoints.js";
 import { type ReleasePlan, type ReleaseTarget, heldPools, planFromEndpoint, releasedBy } from "./held.js";
-import { podFacts } from "./pod.js";
+import { type PodFacts, asPlainPod, podFacts } from "./pod.js";
 import type { CniRequest } from "./protocol.js";
 
 export interface TeardownDeps {
@@ -69,11 +69,22 @@ export class Teardown {
     // A newer pod of the same name holds the key now (it may be running elsewhere): this
     // sandbox's pod is gone, and what it left the controller releases after its grace period.
     if (uid && pod.metadata?.uid !== uid) return undefined;
-    const facts = podFacts(pod, this.d.node);
+    const facts = await this.ownFacts(podFacts(pod, this.d.node));
     const report = (pool: string, e: AddressError): void =>
       this.d.log?.error({ pool, err: e.message }, `DEL of ${namespace}/${name}: SpiderIPPool "${pool}" has an entry that names no holder, read as no pod's; releasing in that pool fails until it is fixed: ${e.message}`);
     const targets = heldPools(await this.d.poolList(), facts.holder, req.ifName, report);
     return { holder: facts.holder, ...(facts.statefulSet ? { statefulSet: facts.statefulSet } : {}), targets };
+  }
+
+  /**
+   * `facts`, but a plain pod's when the StatefulSet its ownerReference names exists with
+   * another UID (pod.ts#asPlainPod): that set's ordinal is another pod's. A set that is gone
+   * keeps no ordinal, so its ordinal's address goes as it always did (ordinalKept).
+   */
+  private async ownFacts(facts: PodFacts): Promise<PodFacts> {
+    if (!facts.statefulSet) return facts;
+    const set = await orUndefined(this.d.apps.readNamespacedStatefulSet({ namespace: facts.namespace, name: facts.statefulSet.name }));
+    return set && set.metadata?.uid !== facts.controller?.uid ? asPlainPod(facts) : facts;
   }
 
   /** Releases in one pool what `holder` holds for the DEL's interface and sandbox. */

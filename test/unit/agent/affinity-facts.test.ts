@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ApiException, type AppsV1Api, type CoreV1Api, type V1Namespace, type V1Node, type V1ReplicaSet } from "@kubernetes/client-node";
-import { AffinityFacts, LABELS_TTL_MS, REPLICA_SET_TTL_MS } from "../../../src/agent/affinity-facts.js";
+import { AffinityFacts, LABELS_TTL_MS, OWNER_TTL_MS } from "../../../src/agent/affinity-facts.js";
 import { ExpiringCache } from "../../../src/agent/expiring-cache.js";
 import { type PodFacts, podFacts } from "../../../src/agent/pod.js";
 import type { PoolSubject } from "../../../src/api/pool-affinity.js";
@@ -67,10 +67,10 @@ describe("agent/AffinityFacts (what pools ask about a pod, read only when asked,
     const subjects = ["a", "b", "c"].map((n) => ({ pod: rsPod(`payments-7d9f-${n}`), s: subjectOf(rsPod(`payments-7d9f-${n}`)) }));
     await Promise.all(subjects.map(({ pod, s }) => facts.complete(s, pod, ["owner"])));
     for (const { s } of subjects) expect(s.owner).to.deep.equal({ apiVersion: "apps/v1", kind: "Deployment", name: "payments", uid: "d-1" });
-    now = REPLICA_SET_TTL_MS - 1;
+    now = OWNER_TTL_MS - 1;
     await facts.complete(subjectOf(rsPod("payments-7d9f-d")), rsPod("payments-7d9f-d"), ["owner"]);
     expect(api.reads).to.deep.equal(["replicaset prod/payments-7d9f"]);
-    now = REPLICA_SET_TTL_MS;
+    now = OWNER_TTL_MS;
     await facts.complete(subjectOf(rsPod("payments-7d9f-e")), rsPod("payments-7d9f-e"), ["owner"]);
     expect(api.reads).to.have.length(2);
   });
