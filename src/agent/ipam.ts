@@ -107,7 +107,7 @@ export class Ipam {
   private async candidates(facts: PodFacts, req: CniRequest): Promise<{ source: string; 4: string[]; 6: string[] }> {
     const a = facts.annotations;
     const fromPod = a[ANNOTATION.reserved] ?? a[ANNOTATION.ippools] ?? a[ANNOTATION.ippool];
-    const namespaceAnnotations = fromPod ? {} : ((await this.affinity.freshNamespace(facts.namespace)).metadata?.annotations ?? {});
+    const namespaceAnnotations = fromPod ? {} : ((await this.affinity.namespace(facts.namespace)).metadata?.annotations ?? {});
     const ipam = (req.config as { ipam?: { default_ipv4_ippool?: string[]; default_ipv6_ippool?: string[] } }).ipam ?? {};
     const netconfDefaults = { ipv4: ipam.default_ipv4_ippool ?? [], ipv6: ipam.default_ipv6_ippool ?? [] };
     const needDefaults = !fromPod && !Object.keys(namespaceAnnotations).some((k) => k.startsWith("ipam.spidernet.io/default-ipv")) && !netconfDefaults.ipv4.length && !netconfDefaults.ipv6.length;
