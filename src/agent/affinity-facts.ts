@@ -5,9 +5,12 @@
  *
  * - The pod's workload: a ReplicaSet's pod needs its ReplicaSet, whose controller is the
  *   Deployment. Kept 10 minutes per ReplicaSet (a node's pods come from few of them), so a
- *   burst of one Deployment's pods costs one read. Keyed by namespace, name and UID: a pod
- *   that names another namespace's ReplicaSet UID in its own ownerReference cannot spoil the
- *   entry the real pods use. 404 is an answer: the ReplicaSet is gone and the pod belongs
+ *   burst of one Deployment's pods costs one read. Keyed by namespace, name and the UID the
+ *   pod's ownerReference names: a ReplicaSet deleted and made again under its name is another
+ *   object, read afresh, never served the old one's answer; a pod that names another
+ *   namespace's ReplicaSet UID cannot spoil the entry the real pods use. The one change kept
+ *   stale is of one object's own controller (orphaned, adopted): at most 10 minutes, and both
+ *   the old and the new owner are workloads its pods really had. 404 is an answer: the ReplicaSet is gone and the pod belongs
  *   to no workload (an auto pool refuses it). Any other failure propagates and is not kept:
  *   a 429 or 5xx runs the whole ADD again (src/agent/server.ts) and ends in CNI code 11.
  * - The pod's namespace (its annotations name default pools; its labels, for affinity) and

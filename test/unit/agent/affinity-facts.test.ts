@@ -75,6 +75,27 @@ describe("agent/AffinityFacts (what pools ask about a pod, read only when asked,
     expect(api.reads).to.have.length(2);
   });
 
+  it("keys ReplicaSets by the UID the pod's ownerReference names: a namesake made since is read afresh, never served the old one's answer", async () => {
+    let now = 0;
+    const replicaSets = [paymentsRS];
+    const api = fakeApi({ replicaSets });
+    const facts = new AffinityFacts(api.core, api.apps, "node1", () => now);
+    const ownerOf = async (pod: PodFacts) => {
+      const s = subjectOf(pod);
+      await facts.complete(s, pod, ["owner"]);
+      return s.owner;
+    };
+    expect(await ownerOf(rsPod("old-a"))).to.deep.include({ kind: "Deployment", name: "payments", uid: "d-1" });
+    // Deleted and made again under the same name, now owned by another Deployment.
+    replicaSets[0] = { metadata: { ...paymentsRS.metadata, uid: "rs-2", ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: "payments", uid: "d-2", controller: true }] } };
+    expect(await ownerOf(rsPod("new-a", "prod", "rs-2"))).to.deep.include({ uid: "d-2" });
+    expect(api.reads).to.deep.equal(["replicaset prod/payments-7d9f", "replicaset prod/payments-7d9f"]);
+    // A pod still naming the old UID: its ReplicaSet is gone, which the read within the TTL does not yet know.
+    expect(await ownerOf(rsPod("old-b"))).to.deep.include({ uid: "d-1" });
+    now = OWNER_TTL_MS;
+    expect(await ownerOf(rsPod("old-c"))).to.equal(null);
+  });
+
   it("takes a ReplicaSet that is gone (404) as no workload, and keeps that answer", async () => {
     const api = fakeApi();
     const facts = new AffinityFacts(api.core, api.apps, "node1");
