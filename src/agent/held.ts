@@ -57,9 +57,9 @@ export function planFromEndpoint(endpoint: SpiderEndpoint, namespace: string, na
  * labelled for another interface (an auto pool's ipam.spidernet.io/interface). An address
  * that records no sandbox counts as `ifName`'s in a pool labelled for it, and in an
  * unlabelled one only for eth0: the interface every pod has, which a runtime tears down
- * with the rest of the sandbox. An entry of a record that cannot be read is passed to
- * `onMalformed` and never read as the holder's (listsHolder); releasing in such a pool
- * fails to decode it, and the DEL skips the pool.
+ * with the rest of the sandbox. A record entry that cannot be read is never read as the
+ * holder's (listsHolder), and a pool's first such entry is passed to `onMalformed`;
+ * releasing in such a pool fails to decode it, and the DEL skips the pool.
  */
 export function heldPools(pools: Iterable<SpiderIPPool>, holder: string, ifName: string, onMalformed?: (pool: string, e: AddressError) => void): ReleaseTarget[] {
   const out: ReleaseTarget[] = [];
@@ -67,8 +67,12 @@ export function heldPools(pools: Iterable<SpiderIPPool>, holder: string, ifName:
     const pool = p.metadata.name as string;
     const only = p.metadata.labels?.[LABEL.interface];
     if (only !== undefined && only !== ifName) continue;
-    const field = `SpiderIPPool "${pool}" status.allocations`;
-    if (listsHolder(p.status?.allocations, holder, onMalformed && ((e) => onMalformed(pool, e)), field)) out.push({ pool, unrecorded: only === ifName || ifName === "eth0" });
+    let reported = false; // the first malformed entry of a pool, not each of thousands
+    const report = (e: AddressError): void => {
+      if (!reported) onMalformed?.(pool, e);
+      reported = true;
+    };
+    if (listsHolder(p.status?.allocations, holder, report, `SpiderIPPool "${pool}" status.allocations`)) out.push({ pool, unrecorded: only === ifName || ifName === "eth0" });
   }
   return out;
 }

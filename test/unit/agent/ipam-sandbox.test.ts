@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { ApiException, type V1Pod } from "@kubernetes/client-node";
+import { heldPools } from "../../../src/agent/held.js";
 import type { CniRequest } from "../../../src/agent/protocol.js";
 import type { SpiderEndpoint, SpiderIPPool } from "../../../src/api/types.js";
 import { formatAddress } from "../../../src/ip/address.js";
@@ -80,6 +81,19 @@ function held(pools: Map<string, SpiderIPPool>, name: string, containers: string
 }
 
 const addressOf = async (p: Promise<{ ips: Array<{ address: string }> }>): Promise<string | undefined> => (await p).ips[0]?.address;
+
+describe("agent/heldPools (a DEL without an endpoint)", () => {
+  it("reports a pool's first malformed entry once, reads none of them as the holder's, and finds the holder beside them", () => {
+    const reports: string[] = [];
+    const many = pool("many", 1, { prefixes: ["t/"], ips: ["10.0.1.10-10.0.1.13"], holders: [7, null, "9:a", "0:a"] as unknown as string[] });
+    const none = pool("none", 2, { prefixes: ["t/"], ips: ["10.0.2.10"], holders: [["0:a"]] as unknown as string[] });
+    expect(heldPools([many, none], "t/a", "eth0", (p, e) => reports.push(`${p}: ${e.message}`))).to.deep.equal([{ pool: "many", unrecorded: true }]);
+    expect(reports).to.deep.equal([
+      'many: invalid SpiderIPPool "many" status.allocations.holders[0] 7: expected "<index into SpiderIPPool "many" status.allocations.prefixes (0-0)>:<key suffix>"',
+      'none: invalid SpiderIPPool "none" status.allocations.holders[0] ["0:a"]: expected "<index into SpiderIPPool "none" status.allocations.prefixes (0-0)>:<key suffix>"',
+    ]);
+  });
+});
 
 describe("agent/Ipam per sandbox: a DEL releases only its own sandbox's interface", () => {
   it("a late DEL of the replaced sandbox keeps the address the new sandbox got back", async () => {
