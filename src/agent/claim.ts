@@ -8,6 +8,7 @@ import { type Fact, type PoolSubject, missingFacts, poolServes } from "../api/po
 import type { SpiderIPPool } from "../api/types.js";
 import type { Family } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
+import type { AddressUse } from "../ip/allocation-status.js";
 import type { RangeSet } from "../ip/range-set.js";
 import { nameList } from "../api/verdict.js";
 import { withRecord } from "../reservation/allocations.js";
@@ -15,6 +16,7 @@ import type { Shared } from "../reservation/shared-addresses.js";
 import { CNI_CODE, CniError } from "./protocol.js";
 
 export type ClaimDecision =
+  /** `pool` is the one to write back: as read, or with the address re-stamped for a new sandbox. */
   | { kind: "held"; address: bigint; pool: SpiderIPPool }
   | { kind: "claimed"; address: bigint; pool: SpiderIPPool; write: SpiderIPPool }
   | { kind: "skip"; reason: string }
@@ -22,17 +24,33 @@ export type ClaimDecision =
   /** The pool asks about the pod what is not looked up yet (src/agent/affinity-facts.ts): look it up, decide again. */
   | { kind: "needs"; facts: Fact[] };
 
-/** Who claims: the holder key its address is kept under, and what pools may ask about its pod. */
+/**
+ * Who claims: the holder key its address is kept under, the interface and sandbox it is for
+ * (`use`), and what pools may ask about its pod.
+ */
 export interface Claimant {
   holder: string;
+  use: AddressUse;
   subject: PoolSubject;
 }
 
 /**
- * The address `claimant` holds in `pool`, claiming the lowest free one when it holds none,
- * if the pool serves its pod (src/api/pool-affinity.ts). A holder that already has an
- * address gets it back (a retried ADD, a StatefulSet pod recreated on any node), so one
- * holder never takes two.
+ * The address the holder has for the claimant's interface: recorded as that interface's,
+ * else one that records no interface (claimed before pinpool recorded them), which the
+ * first interface to claim in the pool takes over.
+ */
+function heldFor(record: AllocationRecord, claimant: Claimant): bigint | undefined {
+  const held = record.addressesOf(claimant.holder);
+  return held.find((a) => record.useOf(a)?.interface === claimant.use.interface) ?? held.find((a) => record.useOf(a) === undefined);
+}
+
+/**
+ * The address `claimant` holds in `pool` for its interface, claiming the lowest free one
+ * when it holds none, if the pool serves its pod (src/api/pool-affinity.ts). A holder that
+ * already has one gets it back (a retried ADD, a new sandbox of the pod, a StatefulSet pod
+ * recreated on any node), so one interface never takes two; a new sandbox's claim records
+ * the sandbox, so the DEL of the one it replaced leaves the address alone. Two interfaces
+ * of a pod get two addresses.
  */
 export function decideClaim(pool: SpiderIPPool | undefined, name: string, family: Family, claimant: Claimant, reserved: RangeSet): ClaimDecision {
   if (!pool) return { kind: "skip", reason: `SpiderIPPool "${name}" does not exist` };
@@ -45,12 +63,17 @@ export function decideClaim(pool: SpiderIPPool | undefined, name: string, family
   const refusal = poolServes(pool, claimant.subject);
   if (refusal) return { kind: "skip", reason: refusal };
   const record = AllocationRecord.decode(family, pool.status?.allocations, `SpiderIPPool "${name}" status.allocations`);
-  const [held] = record.addressesOf(claimant.holder);
-  if (held !== undefined) return { kind: "held", address: held, pool };
+  const held = heldFor(record, claimant);
+  if (held !== undefined) {
+    const use = record.useOf(held);
+    if (use?.interface === claimant.use.interface && use.sandbox === claimant.use.sandbox) return { kind: "held", address: held, pool };
+    record.allocate(held, claimant.holder, claimant.use);
+    return { kind: "held", address: held, pool: withRecord(pool, record, spec.addresses.size) };
+  }
   const usable = reserved.isEmpty ? spec.addresses : spec.addresses.difference(reserved);
   const [free] = usable.lowestFree(record.allocated(), 1).addresses();
   if (free === undefined) return { kind: "exhausted", size: usable.size, holders: new Set(record.holders()).size };
-  record.allocate(free, claimant.holder);
+  record.allocate(free, claimant.holder, claimant.use);
   const write = withRecord(pool, record, spec.addresses.size);
   return { kind: "claimed", address: free, pool: write, write };
 }

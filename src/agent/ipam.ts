@@ -1,7 +1,7 @@
 /**
- * The agent's IPAM: CNI ADD/DEL/CHECK/STATUS/GC against the API server. An ADD makes one
- * API call: the claim, a compare-and-swap on the pool's status that starts from the watch
- * caches (src/agent/caches.ts: the node's pods, every pool and reserved IP); a pool that
+ * The agent's IPAM: CNI ADD/DEL/CHECK/STATUS/GC against the API server (DEL: teardown.ts).
+ * An ADD makes one API call: the claim, a compare-and-swap on the pool's status that starts
+ * from the watch caches (src/agent/caches.ts: the node's pods, every pool and reserved IP); a pool that
  * asks about the pod's workload, namespace or node adds a cached read (affinity-facts.ts).
  * Claims on one pool are batched by group commit (one compare-and-swap writes many
  * claims), so a burst of ADDs on one node never races itself and costs a few writes, not
@@ -9,9 +9,9 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION, AnnotationError } from "../api/annotations.js";
-import { holderKey, ordinalKept, statefulSetMember } from "../api/holders.js";
-import { type EndpointIP, GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
-import { AddressError, type Family, formatAddress } from "../ip/address.js";
+import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
+import { type Family, formatAddress } from "../ip/address.js";
+import { sandboxDigest } from "../ip/allocation-status.js";
 import { parseCidr } from "../ip/cidr.js";
 import type { RangeSet } from "../ip/range-set.js";
 import { DEFAULT_CAS } from "../k8s/cas.js";
@@ -26,10 +26,10 @@ import { type PoolSubject, missingFacts } from "../api/pool-affinity.js";
 import { AffinityFacts } from "./affinity-facts.js";
 import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
-import { type ClaimDecision, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
+import { type ClaimDecision, type Claimant, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
 import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
-import { heldPools } from "./held.js";
-import { type PodFacts, podFacts } from "./pod.js";
+import { type PodFacts, asPlainPod, podFacts } from "./pod.js";
+import { Teardown } from "./teardown.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
 
 export interface IpamDeps {
@@ -47,7 +47,6 @@ export interface IpamDeps {
 
 export class Ipam {
   private readonly core: k8s.CoreV1Api;
-  private readonly apps: k8s.AppsV1Api;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly node: string;
   private readonly metrics?: AgentMetrics;
@@ -56,11 +55,11 @@ export class Ipam {
   private readonly reservedIPs: ReservedIPs;
   private readonly shared: SharedAddresses;
   private readonly affinity: AffinityFacts;
-  private readonly log: IpamDeps["log"];
+  private readonly teardown: Teardown;
   readonly endpoints: EndpointWriter;
 
   constructor(d: IpamDeps) {
-    ({ core: this.core, apps: this.apps, custom: this.custom, node: this.node } = d);
+    ({ core: this.core, custom: this.custom, node: this.node } = d);
     if (d.metrics) this.metrics = d.metrics;
     if (d.caches) this.caches = d.caches;
     const caches = d.caches;
@@ -71,8 +70,15 @@ export class Ipam {
       ? new SharedAddresses({ list: async () => [...(caches.allPools() ?? (await pools.list()))] }, undefined, () => caches.poolSpecRevision())
       : new SharedAddresses(pools);
     this.affinity = new AffinityFacts(d.core, d.apps, d.node);
-    this.log = d.log;
     this.endpoints = new EndpointWriter(d.custom, { ...(d.log ? { log: d.log } : {}), ...(d.endpointDelayMs ? { delayMs: d.endpointDelayMs } : {}) });
+    this.teardown = new Teardown({
+      ...d,
+      endpoints: this.endpoints,
+      allocations: this.allocations,
+      cachedPod: (namespace, name) => caches?.pod(namespace, name),
+      readPod: (namespace, name, uid) => this.readPod(namespace, name, uid),
+      poolList: () => this.poolList(),
+    });
   }
 
   /** The pod from the node's cache; a pod not in it yet (or on another node) is read once. */
@@ -101,7 +107,7 @@ export class Ipam {
   private async candidates(facts: PodFacts, req: CniRequest): Promise<{ source: string; 4: string[]; 6: string[] }> {
     const a = facts.annotations;
     const fromPod = a[ANNOTATION.reserved] ?? a[ANNOTATION.ippools] ?? a[ANNOTATION.ippool];
-    const namespaceAnnotations = fromPod ? {} : ((await this.affinity.freshNamespace(facts.namespace)).metadata?.annotations ?? {});
+    const namespaceAnnotations = fromPod ? {} : ((await this.affinity.namespace(facts.namespace)).metadata?.annotations ?? {});
     const ipam = (req.config as { ipam?: { default_ipv4_ippool?: string[]; default_ipv6_ippool?: string[] } }).ipam ?? {};
     const netconfDefaults = { ipv4: ipam.default_ipv4_ippool ?? [], ipv6: ipam.default_ipv6_ippool ?? [] };
     const needDefaults = !fromPod && !Object.keys(namespaceAnnotations).some((k) => k.startsWith("ipam.spidernet.io/default-ipv")) && !netconfDefaults.ipv4.length && !netconfDefaults.ipv6.length;
@@ -118,17 +124,18 @@ export class Ipam {
     }
   }
 
-  /** Claims an address of `family` from the first candidate pool that serves the pod (`subject`). */
-  private async claimFrom(names: string[], family: Family, facts: PodFacts, subject: PoolSubject, source: string): Promise<Claimed> {
+  /** Claims an address of `family` from the first candidate pool that serves `claimant`. */
+  private async claimFrom(names: string[], family: Family, facts: PodFacts, claimant: Claimant, source: string): Promise<Claimed> {
     const reserved = await this.reserved(family);
     const u: Unclaimed = { refusals: [] };
-    const claimant = { holder: facts.holder, subject };
+    const subject = claimant.subject;
     for (const name of names) {
       // Never hand out an address another pool holds too (a conflict made with the webhooks off).
       const shared = await this.shared.of(name, family);
       const unavailable = shared.addresses.isEmpty ? reserved : reserved.union(shared.addresses);
-      // "held" is written back unchanged: the compare-and-swap proves the (cached) copy that
-      // says so is current, so a stale cache never hands a released address to its old holder.
+      // "held" is written back (unchanged, or re-stamped for a new sandbox): the compare-and-swap
+      // proves the (cached) copy that says so is current, so a stale cache never hands a
+      // released address to its old holder.
       const decide = () =>
         this.allocations.submit<ClaimDecision & { write?: SpiderIPPool }>(name, (pool) => {
           const decided = decideClaim(pool, name, family, claimant, unavailable);
@@ -153,6 +160,13 @@ export class Ipam {
     throw claimFailure(u, family, `${facts.namespace}/${facts.name}`, source);
   }
 
+  /** `facts`, but a plain pod's when the StatefulSet its ownerReference names is not the one the API server has (pod.ts#asPlainPod). */
+  private async ownFacts(facts: PodFacts): Promise<PodFacts> {
+    const set = facts.statefulSet;
+    const uid = facts.controller?.uid ?? "";
+    return !set || (await this.affinity.statefulSetIs(facts.namespace, set.name, uid)) ? facts : asPlainPod(facts);
+  }
+
   async add(req: CniRequest): Promise<CniResult> {
     const { namespace, name, uid } = req.pod;
     const pod = await this.readPod(namespace, name, uid);
@@ -160,7 +174,7 @@ export class Ipam {
     if (uid && pod.metadata?.uid !== uid) {
       throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} was recreated`, `the sandbox is for UID ${uid}, the pod now has ${pod.metadata?.uid}; nothing was allocated`);
     }
-    const facts = podFacts(pod, this.node);
+    const facts = await this.ownFacts(podFacts(pod, this.node));
     const candidates = await this.candidates(facts, req);
     const families = ([4, 6] as const).filter((f) => candidates[f].length > 0);
     if (families.length === 0) {
@@ -168,8 +182,9 @@ export class Ipam {
     }
     // What pools may ask about the pod beyond itself is looked up only when one asks.
     const subject: PoolSubject = { namespace, pod: name, node: this.node, interface: req.ifName, podLabels: facts.labels };
+    const claimant: Claimant = { holder: facts.holder, use: { interface: req.ifName, sandbox: sandboxDigest(req.containerID) }, subject };
     const claimed: Claimed[] = [];
-    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, subject, candidates.source));
+    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, claimant, candidates.source));
     // After the answer: the claim is the record; the controller restores a lost endpoint.
     this.endpoints.record({
       namespace,
@@ -189,62 +204,8 @@ export class Ipam {
     };
   }
 
-  /** Fresh reads for the shared ordinal rule (api/holders.ts#ordinalKept). */
-  private async ordinalKept(namespace: string, sts: string, ordinal: number): Promise<boolean> {
-    const set = await orUndefined(this.apps.readNamespacedStatefulSet({ namespace, name: sts }));
-    if (!ordinalKept(set, false, ordinal)) return false;
-    const ns = await orUndefined(this.core.readNamespace({ name: namespace }));
-    return ordinalKept(set, !!ns?.metadata?.deletionTimestamp, ordinal);
-  }
-
-  async del(req: CniRequest): Promise<void> {
-    const { namespace, name } = req.pod;
-    await this.endpoints.settled(namespace, name); // the endpoint a pending ADD write is recording
-    // From what this agent stored while the pod (per the node's cache) is the one it stored it for.
-    const endpoint = await this.endpoints.lookup(namespace, name, this.caches?.pod(namespace, name)?.metadata?.uid);
-    const current = endpoint?.status?.current;
-    // A newer sandbox of the same pod owns the addresses now: this DEL is for an old one.
-    if (current?.containerID && current.containerID !== req.containerID) return;
-    let holder: string;
-    let pools: string[];
-    let sts: { name: string; ordinal: number } | undefined;
-    const poolsOf = (ips: EndpointIP[]): string[] => ips.flatMap((i) => [i.ipv4Pool, i.ipv6Pool]).filter((p): p is string => !!p);
-    // Only this interface's addresses go: a DEL for net1 leaves eth0's (and a pool eth0 also uses).
-    const others = current?.ips.filter((i) => i.interface !== req.ifName) ?? [];
-    if (endpoint && current) {
-      const setName = endpoint.status?.ownerControllerType === "StatefulSet" ? endpoint.status.ownerControllerName : undefined;
-      sts = setName ? statefulSetMember(setName, name) : undefined;
-      holder = holderKey(namespace, name, sts);
-      const stillUsed = new Set(poolsOf(others));
-      pools = poolsOf(current.ips.filter((i) => i.interface === req.ifName)).filter((p) => !stillUsed.has(p));
-    } else {
-      // No endpoint: never written (a crash after the claim) or already deleted (a namespace
-      // deletion removes endpoints before the pods' DEL). The pod still exists while its
-      // sandbox is torn down: release what the pools' records say it holds, not its annotations (held.ts).
-      const pod = await this.readPod(namespace, name, req.pod.uid);
-      if (!pod) return; // nothing recorded and no pod: DEL is idempotent
-      // A newer pod of the same name holds the key now (it may be running elsewhere): this
-      // sandbox's pod is gone, and what it left the controller releases after its grace period.
-      if (req.pod.uid && pod.metadata?.uid !== req.pod.uid) return;
-      const facts = podFacts(pod, this.node);
-      sts = facts.statefulSet;
-      holder = facts.holder;
-      pools = heldPools(await this.poolList(), holder, req.ifName);
-    }
-    if (sts && (await this.ordinalKept(namespace, sts.name, sts.ordinal))) return;
-    for (const pool of pools) {
-      try {
-        if (await this.allocations.release(pool, holder)) this.metrics?.releases.inc();
-      } catch (e) {
-        // A pool whose spec or record cannot be read (written with the webhooks off) must
-        // not fail the DEL for ever: the runtime could never tear the sandbox down. Its
-        // Conflict/ledger sweep shows it; the other pools are released.
-        if (!(e instanceof AddressError)) throw e;
-        this.log?.error({ pool, holder, err: e.message }, `DEL of ${namespace}/${name} leaves SpiderIPPool "${pool}" as it is: ${e.message}`);
-      }
-    }
-    if (!endpoint) return;
-    this.endpoints.forget(namespace, name, req.containerID, req.ifName, endpoint); // after the answer, like the ADD's write
+  del(req: CniRequest): Promise<void> {
+    return this.teardown.del(req);
   }
 
   async check(req: CniRequest): Promise<void> {

@@ -42,6 +42,17 @@ export function podFacts(pod: k8s.V1Pod, node: string): PodFacts {
   };
 }
 
+/**
+ * `facts` of a pod that is none of the ordinals of the StatefulSet its ownerReference
+ * names: the set the API server has is another (or none). Held as a plain pod, so it never
+ * takes, or releases, an ordinal's address on the strength of what it claims.
+ */
+export function asPlainPod(facts: PodFacts): PodFacts {
+  const plain = { ...facts, holder: holderKey(facts.namespace, facts.name) };
+  delete plain.statefulSet;
+  return plain;
+}
+
 const asWorkload = (o: k8s.V1OwnerReference): Workload => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.name, uid: o.uid });
 
 /**

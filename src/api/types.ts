@@ -2,7 +2,7 @@
  * Types of the spiderpool.spidernet.io/v2beta1 resources, as in manifests/crds/. Field
  * names and meanings follow Spiderpool; pinpool's additions are marked.
  */
-import type { AllocationsStatus } from "../ip/allocation-record.js";
+import type { AllocationsStatus } from "../ip/allocation-status.js";
 
 export const GROUP = "spiderpool.spidernet.io";
 export const VERSION = "v2beta1";

@@ -3,9 +3,10 @@
  * answered the ADD (its claim in the pool is the one write on the critical path), so an
  * agent that dies in between leaves a pool allocation whose pod exists but has no
  * endpoint. The pools' records are the truth: from them the sweep rebuilds what the agent
- * would have written, except the sandbox ID, which only the runtime knew (a DEL for any
- * sandbox of the pod then releases, as for an endpoint written before pinpool recorded
- * sandboxes).
+ * would have written, each address on the interface its record names (the pod's annotations
+ * say it for an address that records none), except the sandbox ID, of which the record keeps
+ * only a digest: the endpoint names none, and a DEL's release is decided by the record's
+ * digest (src/agent/held.ts).
  */
 import { parseAddressSpec } from "../api/address-spec.js";
 import { ANNOTATION } from "../api/annotations.js";
@@ -55,8 +56,6 @@ export function missingEndpoints(s: Pick<Snapshot, "pools" | "endpoints" | "pods
       const key = `${h.namespace}/${h.pod}`;
       const pod = s.pods.get(key);
       if (existing.has(key) || !pod?.spec?.nodeName || pod.metadata?.deletionTimestamp) continue;
-      const [address] = record.addressesOf(holder);
-      if (address === undefined) continue;
       let ep = wanted.get(key);
       if (!ep) {
         ep = {
@@ -71,13 +70,15 @@ export function missingEndpoints(s: Pick<Snapshot, "pools" | "endpoints" | "pods
         wanted.set(key, ep);
       }
       const ips = (ep.status?.current as { ips: EndpointIP[] }).ips;
-      const ifName = interfaceOf(pod.metadata?.annotations ?? {}, name);
-      let entry = ips.find((i) => i.interface === ifName);
-      if (!entry) ips.push((entry = { interface: ifName }));
-      const k = family === 4 ? "ipv4" : "ipv6";
-      entry[k] = `${formatAddress(family, address)}/${prefix}`;
-      entry[`${k}Pool`] = name;
-      if (pool.spec.gateway) entry[`${k}Gateway`] = pool.spec.gateway;
+      for (const address of record.addressesOf(holder)) {
+        const ifName = record.useOf(address)?.interface ?? interfaceOf(pod.metadata?.annotations ?? {}, name);
+        let entry = ips.find((i) => i.interface === ifName);
+        if (!entry) ips.push((entry = { interface: ifName }));
+        const k = family === 4 ? "ipv4" : "ipv6";
+        entry[k] = `${formatAddress(family, address)}/${prefix}`;
+        entry[`${k}Pool`] = name;
+        if (pool.spec.gateway) entry[`${k}Gateway`] = pool.spec.gateway;
+      }
     }
   }
   return [...wanted.values()];

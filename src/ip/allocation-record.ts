@@ -1,34 +1,7 @@
 import { AddressError, type Family, formatAddress } from "./address.js";
 import { parseIPList } from "./ip-list.js";
+import { type AddressUse, type AllocationsStatus, readHolder, readUse, splitKey, writeUse } from "./allocation-status.js";
 import { RangeSet } from "./range-set.js";
-
-/**
- * A pool's allocations as stored in `SpiderIPPool.status.allocations`:
- *
- *   prefixes: ["default/nginx-644659db67-", "default/web/"]
- *   ips:      ["10.244.100.90-10.244.100.91", "10.244.100.93"]
- *   holders:  ["0:6lsmm", "0:n7ttd", "1:0"]
- *
- * `ips` lists every allocated address in ascending order in the compact `spec.ips` form;
- * `holders[i]` names the key holding the i-th of them as `<index into prefixes>:<suffix>`,
- * a key being split after its last "/" or "-" (pods of one ReplicaSet share
- * `namespace/rs-name-`; a StatefulSet's ordinals share `namespace/name/`). So above,
- * 10.244.100.90 is held by default/nginx-644659db67-6lsmm and 10.244.100.93 by the
- * StatefulSet `default/web`'s ordinal 0.
- *
- * Size: a ReplicaSet pod costs its 5-character suffix plus about 5 bytes (index, colon,
- * quotes, comma), however pods of different ReplicaSets interleave during rollouts: a fully
- * allocated pool of 65,536 IPv4 addresses is about 0.63 MiB of JSON (measured by the unit
- * test), far below the API server's 1.5 MiB object limit. Spiderpool's `{ip: {pod, podUid}}`
- * map would be about 5 MiB. Pod UIDs and container ids live in the pod's SpiderEndpoint,
- * where the agent checks them; the pool record holds only what keeps two pods off one
- * address: the address and its holder's key.
- */
-export interface AllocationsStatus {
-  prefixes: string[];
-  ips: string[];
-  holders: string[];
-}
 
 /** An address is held by another key: the caller raced, or its record is stale. */
 export class AddressTakenError extends Error {
@@ -42,35 +15,14 @@ export class AddressTakenError extends Error {
   }
 }
 
-/** Splits a holder key after its last "/" or "-". */
-function splitKey(key: string): [prefix: string, suffix: string] {
-  const cut = Math.max(key.lastIndexOf("/"), key.lastIndexOf("-")) + 1;
-  return [key.slice(0, cut), key.slice(cut)];
-}
-
-/** One stored holder: `<index into prefixes>:<suffix>` (s: a suffix may hold any character encode() wrote). */
-const HOLDER = /^(\d+):(.*)$/s;
-
 /**
- * Whether `stored` lists `key` as a holder, read as decode() reads it but without decoding:
- * string matches only, no address enumerated, so checking every pool of a cluster stays
- * cheap. Never throws: a field that is not a list lists nobody.
+ * A pool's allocations: which address is held by which key, and what it serves (when
+ * recorded). Mutable; decode → change → encode.
  */
-export function listsHolder(stored: AllocationsStatus | undefined, key: string): boolean {
-  const prefixes: unknown = stored?.prefixes;
-  const holders: unknown = stored?.holders;
-  if (!Array.isArray(prefixes) || !Array.isArray(holders)) return false;
-  return holders.some((h) => {
-    const m = typeof h === "string" ? HOLDER.exec(h) : null;
-    const prefix: unknown = m && prefixes[Number(m[1])];
-    return typeof prefix === "string" && prefix + (m?.[2] ?? "") === key;
-  });
-}
-
-/** A pool's allocations: which address is held by which key. Mutable; decode → change → encode. */
 export class AllocationRecord {
   private readonly byAddress = new Map<bigint, string>();
   private readonly byHolder = new Map<string, bigint[]>();
+  private readonly uses = new Map<bigint, AddressUse>();
 
   constructor(readonly family: Family) {}
 
@@ -92,17 +44,17 @@ export class AllocationRecord {
         `holds ${allocated.size} addresses, but ${field}.holders lists ${holders.length}; allowed: exactly one holder per address, so exactly ${holders.length} addresses`,
       );
     }
+    const sandboxes: unknown = stored.sandboxes;
+    if (sandboxes !== undefined && (!Array.isArray(sandboxes) || sandboxes.length !== holders.length)) {
+      const what = Array.isArray(sandboxes) ? `a list of ${sandboxes.length}` : sandboxes;
+      throw new AddressError(`${field}.sandboxes`, what, `expected a list with one entry for each address in ${field}.ips (${holders.length}), or none`);
+    }
     [...allocated.addresses()].forEach((address, i) => {
-      const m = HOLDER.exec(holders[i] ?? "");
-      const prefix = m ? stored.prefixes?.[Number(m[1])] : undefined;
-      if (!m || prefix === undefined) {
-        throw new AddressError(
-          `${field}.holders[${i}]`,
-          holders[i],
-          `expected "<index into ${field}.prefixes (0-${(stored.prefixes?.length ?? 0) - 1})>:<key suffix>"`,
-        );
-      }
-      record.allocate(address, prefix + m[2]);
+      const key = readHolder(stored.prefixes, holders, i, field);
+      if (key instanceof AddressError) throw key;
+      const use = readUse(sandboxes as unknown[] | undefined, i, field);
+      if (use instanceof AddressError) throw use;
+      record.allocate(address, key, use);
     });
     return record;
   }
@@ -119,6 +71,7 @@ export class AllocationRecord {
         entries.map(([a]) => ({ start: a, end: a })),
       ).toStrings(),
       holders: split.map(([prefix, suffix]) => `${indexOf.get(prefix)}:${suffix}`),
+      ...(this.uses.size > 0 ? { sandboxes: entries.map(([a]) => writeUse(this.uses.get(a))) } : {}),
     };
   }
 
@@ -145,25 +98,37 @@ export class AllocationRecord {
     );
   }
 
-  /** Records `address` as held by `key`. Refuses an address another key holds. */
-  allocate(address: bigint, key: string): void {
+  /** What `address` serves; undefined when not recorded. */
+  useOf(address: bigint): AddressUse | undefined {
+    return this.uses.get(address);
+  }
+
+  /** Records `address` as held by `key` (serving `use`, when known). Refuses an address another key holds. */
+  allocate(address: bigint, key: string, use?: AddressUse): void {
     if (key === "") throw new RangeError(`empty holder key for ${formatAddress(this.family, address)}`);
     const current = this.byAddress.get(address);
-    if (current === key) return;
-    if (current !== undefined) {
+    if (current !== undefined && current !== key) {
       throw new AddressTakenError(formatAddress(this.family, address), current, key);
     }
+    if (use) this.uses.set(address, use);
+    if (current === key) return;
     this.byAddress.set(address, key);
     const list = this.byHolder.get(key);
     if (list) list.push(address);
     else this.byHolder.set(key, [address]);
   }
 
-  /** Frees every address `key` holds; returns them. */
-  releaseHolder(key: string): bigint[] {
-    const addresses = this.byHolder.get(key) ?? [];
-    for (const a of addresses) this.byAddress.delete(a);
-    this.byHolder.delete(key);
-    return addresses;
+  /** Frees the addresses `key` holds, or those of them `which` picks by what they serve; returns them. */
+  releaseHolder(key: string, which?: (use: AddressUse | undefined) => boolean): bigint[] {
+    const held = this.byHolder.get(key) ?? [];
+    const freed = which ? held.filter((a) => which(this.uses.get(a))) : held;
+    for (const a of freed) {
+      this.byAddress.delete(a);
+      this.uses.delete(a);
+    }
+    const kept = held.filter((a) => !freed.includes(a));
+    if (kept.length > 0) this.byHolder.set(key, kept);
+    else this.byHolder.delete(key);
+    return freed;
   }
 }

@@ -12,6 +12,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { parseAddressSpec } from "../api/address-spec.js";
 import type { SpiderIPPool } from "../api/types.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
+import type { AddressUse } from "../ip/allocation-status.js";
 import { type CasOptions, DEFAULT_CAS } from "../k8s/cas.js";
 import { isConflict } from "../k8s/errors.js";
 import { GroupCommit, type GroupCommitStore } from "../k8s/group-commit.js";
@@ -26,12 +27,12 @@ export function withRecord(pool: SpiderIPPool, record: AllocationRecord, total: 
   };
 }
 
-/** Frees every address `holder` holds in `pool`; undefined when it holds none. Pure. */
-export function decideRelease(pool: SpiderIPPool | undefined, holder: string): SpiderIPPool | undefined {
+/** Frees the addresses `holder` holds in `pool` (those `which` picks, when given); undefined when none. Pure. */
+export function decideRelease(pool: SpiderIPPool | undefined, holder: string, which?: (use: AddressUse | undefined) => boolean): SpiderIPPool | undefined {
   if (!pool) return undefined;
   const spec = parseAddressSpec(pool.spec);
-  const record = AllocationRecord.decode(spec.family, pool.status?.allocations);
-  if (record.releaseHolder(holder).length === 0) return undefined;
+  const record = AllocationRecord.decode(spec.family, pool.status?.allocations, `SpiderIPPool "${pool.metadata.name}" status.allocations`);
+  if (record.releaseHolder(holder, which).length === 0) return undefined;
   return withRecord(pool, record, spec.addresses.size);
 }
 
@@ -100,9 +101,9 @@ export class AllocationWriter {
     return lane.submit(false, decide);
   }
 
-  /** Frees what `holder` holds in pool `name`; true when something was freed. */
-  async release(name: string, holder: string): Promise<boolean> {
-    const { write } = await this.submit(name, (pool) => ({ write: decideRelease(pool, holder) }));
+  /** Frees what `holder` holds in pool `name` (what `which` picks of it, when given); true when something was freed. */
+  async release(name: string, holder: string, which?: (use: AddressUse | undefined) => boolean): Promise<boolean> {
+    const { write } = await this.submit(name, (pool) => ({ write: decideRelease(pool, holder, which) }));
     return !!write;
   }
 }

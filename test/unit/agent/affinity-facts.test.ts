@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ApiException, type AppsV1Api, type CoreV1Api, type V1Namespace, type V1Node, type V1ReplicaSet } from "@kubernetes/client-node";
-import { AffinityFacts, LABELS_TTL_MS, REPLICA_SET_TTL_MS } from "../../../src/agent/affinity-facts.js";
+import { AffinityFacts, NAMESPACE_TTL_MS, NODE_LABELS_TTL_MS, OWNER_TTL_MS } from "../../../src/agent/affinity-facts.js";
 import { ExpiringCache } from "../../../src/agent/expiring-cache.js";
 import { type PodFacts, podFacts } from "../../../src/agent/pod.js";
 import type { PoolSubject } from "../../../src/api/pool-affinity.js";
@@ -67,12 +67,33 @@ describe("agent/AffinityFacts (what pools ask about a pod, read only when asked,
     const subjects = ["a", "b", "c"].map((n) => ({ pod: rsPod(`payments-7d9f-${n}`), s: subjectOf(rsPod(`payments-7d9f-${n}`)) }));
     await Promise.all(subjects.map(({ pod, s }) => facts.complete(s, pod, ["owner"])));
     for (const { s } of subjects) expect(s.owner).to.deep.equal({ apiVersion: "apps/v1", kind: "Deployment", name: "payments", uid: "d-1" });
-    now = REPLICA_SET_TTL_MS - 1;
+    now = OWNER_TTL_MS - 1;
     await facts.complete(subjectOf(rsPod("payments-7d9f-d")), rsPod("payments-7d9f-d"), ["owner"]);
     expect(api.reads).to.deep.equal(["replicaset prod/payments-7d9f"]);
-    now = REPLICA_SET_TTL_MS;
+    now = OWNER_TTL_MS;
     await facts.complete(subjectOf(rsPod("payments-7d9f-e")), rsPod("payments-7d9f-e"), ["owner"]);
     expect(api.reads).to.have.length(2);
+  });
+
+  it("keys ReplicaSets by the UID the pod's ownerReference names: a namesake made since is read afresh, never served the old one's answer", async () => {
+    let now = 0;
+    const replicaSets = [paymentsRS];
+    const api = fakeApi({ replicaSets });
+    const facts = new AffinityFacts(api.core, api.apps, "node1", () => now);
+    const ownerOf = async (pod: PodFacts) => {
+      const s = subjectOf(pod);
+      await facts.complete(s, pod, ["owner"]);
+      return s.owner;
+    };
+    expect(await ownerOf(rsPod("old-a"))).to.deep.include({ kind: "Deployment", name: "payments", uid: "d-1" });
+    // Deleted and made again under the same name, now owned by another Deployment.
+    replicaSets[0] = { metadata: { ...paymentsRS.metadata, uid: "rs-2", ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: "payments", uid: "d-2", controller: true }] } };
+    expect(await ownerOf(rsPod("new-a", "prod", "rs-2"))).to.deep.include({ uid: "d-2" });
+    expect(api.reads).to.deep.equal(["replicaset prod/payments-7d9f", "replicaset prod/payments-7d9f"]);
+    // A pod still naming the old UID: its ReplicaSet is gone, which the read within the TTL does not yet know.
+    expect(await ownerOf(rsPod("old-b"))).to.deep.include({ uid: "d-1" });
+    now = OWNER_TTL_MS;
+    expect(await ownerOf(rsPod("old-c"))).to.equal(null);
   });
 
   it("takes a ReplicaSet that is gone (404) as no workload, and keeps that answer", async () => {
@@ -113,11 +134,27 @@ describe("agent/AffinityFacts (what pools ask about a pod, read only when asked,
     expect(real.owner).to.deep.include({ kind: "Deployment", name: "payments" });
   });
 
+  it("keeps a namespace 30 s for its annotations (an ADD of a pod naming no pool) and its labels alike", async () => {
+    let now = 0;
+    const api = fakeApi();
+    const facts = new AffinityFacts(api.core, api.apps, "node1", () => now);
+    const storm = await Promise.all(Array.from({ length: 20 }, () => facts.namespace("prod")));
+    expect(storm.map((ns) => ns.metadata?.labels)).to.deep.equal(Array.from({ length: 20 }, () => ({ team: "prod" })));
+    now = NAMESPACE_TTL_MS - 1;
+    await facts.namespace("prod");
+    await facts.complete(subjectOf(rsPod("a")), rsPod("a"), ["namespaceLabels"]);
+    expect(api.reads).to.deep.equal(["namespace prod"]);
+    now = NAMESPACE_TTL_MS;
+    await facts.namespace("prod");
+    await facts.namespace("dev");
+    expect(api.reads).to.deep.equal(["namespace prod", "namespace prod", "namespace dev"]);
+  });
+
   it("keeps namespace and node labels 30 s; a namespace read for its annotations serves its labels too", async () => {
     let now = 0;
     const api = fakeApi();
     const facts = new AffinityFacts(api.core, api.apps, "node1", () => now);
-    expect((await facts.freshNamespace("prod")).metadata?.annotations).to.deep.equal({});
+    expect((await facts.namespace("prod")).metadata?.annotations).to.deep.equal({});
     const pod = rsPod("a");
     const s = subjectOf(pod);
     await facts.complete(s, pod, ["namespaceLabels", "nodeLabels"]);
@@ -125,7 +162,8 @@ describe("agent/AffinityFacts (what pools ask about a pod, read only when asked,
     const again = subjectOf(pod);
     await facts.complete(again, pod, ["namespaceLabels", "nodeLabels"]);
     expect(api.reads).to.deep.equal(["namespace prod", "node node1"]);
-    now = LABELS_TTL_MS;
+    expect(NODE_LABELS_TTL_MS).to.equal(NAMESPACE_TTL_MS);
+    now = NAMESPACE_TTL_MS;
     await facts.complete(subjectOf(pod), pod, ["namespaceLabels", "nodeLabels"]);
     expect(api.reads).to.deep.equal(["namespace prod", "node node1", "namespace prod", "node node1"]);
   });

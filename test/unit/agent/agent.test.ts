@@ -8,6 +8,8 @@ import type { PoolSubject } from "../../../src/api/pool-affinity.js";
 import { CniError, parseCniRequest } from "../../../src/agent/protocol.js";
 import type { SpiderIPPool } from "../../../src/api/types.js";
 import { parseAddress } from "../../../src/ip/address.js";
+import { AllocationRecord } from "../../../src/ip/allocation-record.js";
+import { type AddressUse, sandboxDigest } from "../../../src/ip/allocation-status.js";
 import { RangeSet } from "../../../src/ip/range-set.js";
 
 const none = { ipv4: [], ipv6: [] };
@@ -124,7 +126,11 @@ const ip = (t: string): bigint => parseAddress(t).value;
 const empty = RangeSet.empty(4);
 
 /** The claimant of `f` with every fact a pool may ask for left to look up, unless given. */
-const claimant = (f: PodFacts, o: Partial<PoolSubject> = {}) => ({ holder: f.holder, subject: { namespace: f.namespace, pod: f.name, node: f.node, interface: "eth0", podLabels: f.labels, ...o } });
+const claimant = (f: PodFacts, o: Partial<PoolSubject> = {}, use: AddressUse = { interface: "eth0", sandbox: sandboxDigest("c1") }) => ({
+  holder: f.holder,
+  use,
+  subject: { namespace: f.namespace, pod: f.name, node: f.node, interface: use.interface, podLabels: f.labels, ...o },
+});
 
 describe("agent/decideClaim", () => {
   const pod = claimant(podFacts(rsPod, "n1"));
@@ -142,6 +148,48 @@ describe("agent/decideClaim", () => {
     const d = decideClaim(pool({}, { prefixes: ["default/web/"], ips: ["10.0.0.11"], holders: ["0:2"] }), "p", 4, sts, empty);
     expect(d).to.deep.include({ kind: "held", address: ip("10.0.0.11") });
     expect(d).to.not.have.property("write");
+  });
+
+  describe("one address per interface, stamped with its sandbox", () => {
+    const c1 = { interface: "eth0", sandbox: sandboxDigest("c1") };
+    const uses = (p: SpiderIPPool) => {
+      const r = AllocationRecord.decode(4, p.status?.allocations);
+      return [...r.allocated().addresses()].map((a) => [r.holderOf(a), r.useOf(a)]);
+    };
+    const claimed = pool({}, { prefixes: ["default/nginx-644659db67-"], ips: ["10.0.0.10"], holders: ["0:6lsmm"], sandboxes: [c1.sandbox] });
+
+    it("answers a retried ADD of the same sandbox with its address and the pool as read", () => {
+      expect(decideClaim(claimed, "p", 4, pod, empty)).to.deep.equal({ kind: "held", address: ip("10.0.0.10"), pool: claimed });
+    });
+
+    it("gives a new sandbox of the pod the same address, re-stamped with the new sandbox", () => {
+      const c2 = { interface: "eth0", sandbox: sandboxDigest("c2") };
+      const d = decideClaim(claimed, "p", 4, claimant(podFacts(rsPod, "n1"), {}, c2), empty);
+      expect(d).to.deep.include({ kind: "held", address: ip("10.0.0.10") });
+      if (d.kind === "held") expect(uses(d.pool)).to.deep.equal([["default/nginx-644659db67-6lsmm", c2]]);
+    });
+
+    it("gives net1 of the same pod in the same pool another address, leaving eth0's", () => {
+      const net1 = { interface: "net1", sandbox: c1.sandbox };
+      const d = decideClaim(claimed, "p", 4, claimant(podFacts(rsPod, "n1"), {}, net1), empty);
+      expect(d).to.deep.include({ kind: "claimed", address: ip("10.0.0.11") });
+      if (d.kind === "claimed") {
+        expect(uses(d.write)).to.deep.equal([
+          ["default/nginx-644659db67-6lsmm", c1],
+          ["default/nginx-644659db67-6lsmm", net1],
+        ]);
+      }
+    });
+
+    it("hands an address that records no sandbox (an older agent's) to the first interface that claims, stamped; the next gets another", () => {
+      const legacy = pool({}, { prefixes: ["default/nginx-644659db67-"], ips: ["10.0.0.10"], holders: ["0:6lsmm"] });
+      const net1 = { interface: "net1", sandbox: c1.sandbox };
+      const first = decideClaim(legacy, "p", 4, claimant(podFacts(rsPod, "n1"), {}, net1), empty);
+      expect(first).to.deep.include({ kind: "held", address: ip("10.0.0.10") });
+      if (first.kind !== "held") return;
+      expect(uses(first.pool)).to.deep.equal([["default/nginx-644659db67-6lsmm", net1]]);
+      expect(decideClaim(first.pool, "p", 4, pod, empty)).to.deep.include({ kind: "claimed", address: ip("10.0.0.11") });
+    });
   });
 
   it("reports exhaustion with the pool's size and holders", () => {

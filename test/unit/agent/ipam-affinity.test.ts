@@ -144,6 +144,17 @@ describe("agent/Ipam: which pool serves which pod", () => {
     await ipam.endpoints.drain();
   });
 
+  it("reads the namespace of pods that name no pool once for a burst of their ADDs, not once each", async () => {
+    const defaultPool: SpiderIPPool = { ...open, spec: { ...open.spec, default: true } };
+    const pod = (name: string): V1Pod => ({ metadata: { name, namespace: "t", uid: name } });
+    const c = fakeCluster({ pods: ["a", "b", "c"].map(pod), pools: [defaultPool] });
+    const ipam = c.ipam();
+    const answers = await Promise.all(["a", "b", "c"].map(async (n) => (await ipam.add(add("t", n))).ips));
+    expect(answers).to.deep.equal([[{ address: "10.3.0.10/24" }], [{ address: "10.3.0.11/24" }], [{ address: "10.3.0.12/24" }]]);
+    expect(c.reads.filter((r) => r.startsWith("namespace"))).to.deep.equal(["namespace t"]);
+    await ipam.endpoints.drain();
+  });
+
   it("with the watch cache, looks up what the cached pool asks before deciding, so the claim is decided once", async () => {
     const pod: V1Pod = { metadata: { name: "payments-7d9f-a", namespace: "prod", uid: "a", ownerReferences: rsOwner, annotations: named(autoName) } };
     const c = fakeCluster({ pods: [pod], pools: [auto] });

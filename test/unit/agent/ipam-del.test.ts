@@ -1,7 +1,8 @@
 /**
  * The agent's DEL against a fake API server when the pod has no SpiderEndpoint: it releases
  * what the pools' records say the pod holds, whatever its annotations say, so a malformed
- * one never keeps the runtime from tearing the sandbox down (issue 20).
+ * one never keeps the runtime from tearing the sandbox down (issue 20); and whose
+ * StatefulSet ordinal a pod is, for ADD and DEL.
  */
 import { expect } from "chai";
 import { ApiException, type V1Namespace, type V1Pod, type V1StatefulSet } from "@kubernetes/client-node";
@@ -117,11 +118,15 @@ describe("agent/Ipam DEL without an endpoint: the pools' records, never the pod'
     await ipam.del(request("DEL", "t", "a")); // idempotent
   });
 
-  it("leaves a pool labelled for another interface to that interface's DEL", async () => {
+  it("leaves a pool labelled for another interface to that interface's DEL, and an unlabelled pool's unrecorded address to eth0's", async () => {
     const net1 = { "ipam.spidernet.io/interface": "net1" };
     const c = fakeCluster({ pods: [bare("a")], pools: [pool("eth0-pool", 0, ["t/a"], { "ipam.spidernet.io/interface": "eth0" }), pool("net1-pool", 1, ["t/a"], net1), pool("plain", 2, ["t/a"])] });
-    await c.ipam().del(request("DEL", "t", "a", "net1"));
-    expect(["eth0-pool", "net1-pool", "plain"].map((p) => holdersOf(c.pools, p))).to.deep.equal([["t/a"], [], []]);
+    const ipam = c.ipam();
+    await ipam.del(request("DEL", "t", "a", "net1"));
+    // An address recording no interface may be eth0's (an older agent gave eth0 and net1 of one pool the same one).
+    expect(["eth0-pool", "net1-pool", "plain"].map((p) => holdersOf(c.pools, p))).to.deep.equal([["t/a"], [], ["t/a"]]);
+    await ipam.del(request("DEL", "t", "a", "eth0"));
+    expect(["eth0-pool", "net1-pool", "plain"].map((p) => holdersOf(c.pools, p))).to.deep.equal([[], [], []]);
   });
 
   it("releases nothing when the pod of that name is a newer one (another UID): its address is the new pod's", async () => {
@@ -142,7 +147,7 @@ describe("agent/Ipam DEL without an endpoint: the pools' records, never the pod'
     const web2: V1Pod = {
       metadata: { name: "web-2", namespace: "t", uid: "w2", annotations: { "ipam.spidernet.io/ippool": "{not json" }, ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "s", controller: true }] },
     };
-    const web = (replicas: number): V1StatefulSet => ({ metadata: { name: "web", namespace: "t" }, spec: { replicas } as V1StatefulSet["spec"] });
+    const web = (replicas: number): V1StatefulSet => ({ metadata: { name: "web", namespace: "t", uid: "s" }, spec: { replicas } as V1StatefulSet["spec"] });
 
     it("keeps the address while the set keeps its ordinal", async () => {
       const c = fakeCluster({ pods: [web2], pools: [pool("p", 0, ["t/web/2"])], statefulSets: [web(3)] });
@@ -185,5 +190,49 @@ describe("agent/Ipam ADD and CHECK with a malformed annotation", () => {
   it("CHECK answers from the endpoint alone: code 3 saying pinpool has no addresses, never the annotation's code 100", async () => {
     const c = fakeCluster({ pods: [bare("a", { "ipam.spidernet.io/ippool": "{not json" })], pools: [] });
     expect(await failure(c.ipam().check(request("CHECK", "t", "a")))).to.deep.include({ code: 3, msg: "pinpool has no addresses for pod t/a on eth0 in sandbox c-a" });
+  });
+});
+
+describe("agent/Ipam: a pod whose ownerReference names a StatefulSet is its ordinal only if the API server says so", () => {
+  const claiming = (uid: string): V1Pod => ({ metadata: { name: "web-1", namespace: "t", uid: "p1", ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid, controller: true }] } });
+  const web = (replicas: number): V1StatefulSet => ({ metadata: { name: "web", namespace: "t", uid: "real" }, spec: { replicas } as V1StatefulSet["spec"] });
+  const named = (pod: V1Pod): V1Pod => ({ ...pod, metadata: { ...pod.metadata, annotations: { "ipam.spidernet.io/ippool": '{"ipv4":["p"]}' } } });
+
+  it("ADD: a pod naming set web with another UID is a plain pod and never gets ordinal 1's address", async () => {
+    const c = fakeCluster({ pods: [named(claiming("forged"))], pools: [pool("p", 0, ["t/web/1"])], statefulSets: [web(3)] });
+    const ipam = c.ipam();
+    expect((await ipam.add(request("ADD", "t", "web-1"))).ips).to.deep.equal([{ address: "10.0.0.11/24" }]);
+    expect(holdersOf(c.pools, "p")).to.deep.equal(["t/web/1", "t/web-1"]);
+    await ipam.endpoints.drain();
+  });
+
+  it("ADD: a pod of the set as the API server has it gets its ordinal's address, the set read once for its pods", async () => {
+    const c = fakeCluster({ pods: [named(claiming("real"))], pools: [pool("p", 0, ["t/web/1"])], statefulSets: [web(3)] });
+    const ipam = c.ipam();
+    expect((await ipam.add(request("ADD", "t", "web-1"))).ips).to.deep.equal([{ address: "10.0.0.10/24" }]);
+    expect((await ipam.add(request("ADD", "t", "web-1"))).ips).to.deep.equal([{ address: "10.0.0.10/24" }]);
+    expect(c.reads.filter((r) => r.startsWith("statefulset"))).to.deep.equal(["statefulset t/web"]);
+    await ipam.endpoints.drain();
+  });
+
+  it("ADD: a pod naming a set that does not exist is a plain pod", async () => {
+    const c = fakeCluster({ pods: [named(claiming("real"))], pools: [pool("p", 0, ["t/web/1"])] });
+    const ipam = c.ipam();
+    expect((await ipam.add(request("ADD", "t", "web-1"))).ips).to.deep.equal([{ address: "10.0.0.11/24" }]);
+    await ipam.endpoints.drain();
+  });
+
+  it("DEL without an endpoint: a pod naming set web with another UID releases none of ordinal 1's address, even scaled below it", async () => {
+    const c = fakeCluster({ pods: [claiming("forged")], pools: [pool("p", 0, ["t/web/1", "t/web-1"])], statefulSets: [web(1)] });
+    await c.ipam().del(request("DEL", "t", "web-1"));
+    expect(holdersOf(c.pools, "p")).to.deep.equal(["t/web/1"]);
+  });
+
+  it("DEL without an endpoint: the set's own pod releases its ordinal's address once scaled below it, and so does one of a set that is gone", async () => {
+    for (const statefulSets of [[web(1)], []]) {
+      const c = fakeCluster({ pods: [claiming("real")], pools: [pool("p", 0, ["t/web/1", "t/web-1"])], statefulSets });
+      await c.ipam().del(request("DEL", "t", "web-1"));
+      expect(holdersOf(c.pools, "p"), `${statefulSets.length} sets`).to.deep.equal(["t/web-1"]);
+    }
   });
 });

@@ -60,6 +60,18 @@ describe("controller/missingEndpoints (restoring what an agent lost between clai
       ["net1", "10.1.0.2/24"],
     ]);
   });
+
+  it("puts each address on the interface the pool's record names: eth0 and net1 of one pool, whatever the annotations say", () => {
+    const record = AllocationRecord.decode(4, undefined);
+    record.allocate(parseAddress("10.0.0.2").value, "ns/a", { interface: "eth0", sandbox: "AAAAAA" });
+    record.allocate(parseAddress("10.0.0.3").value, "ns/a", { interface: "net1", sandbox: "AAAAAA" });
+    const p: SpiderIPPool = { apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderIPPool", metadata: { name: "p" }, spec: { subnet: "10.0.0.0/24", ips: [] }, status: { allocations: record.encode() } };
+    const [ep] = missingEndpoints({ pools: [p], endpoints: [], pods: new Map([pod("ns", "a", { annotations: { "ipam.spidernet.io/ippool": '{"ipv4":["p"]}' } })]) });
+    expect(ep?.status?.current?.ips.map((i) => [i.interface, i.ipv4, i.ipv4Pool])).to.deep.equal([
+      ["eth0", "10.0.0.2/24", "p"],
+      ["net1", "10.0.0.3/24", "p"],
+    ]);
+  });
 });
 
 describe("controller/interfaceOf", () => {

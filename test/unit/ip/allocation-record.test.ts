@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { maxAddress, parseAddress } from "../../../src/ip/address.js";
-import { AddressTakenError, AllocationRecord, type AllocationsStatus, listsHolder } from "../../../src/ip/allocation-record.js";
+import { AddressTakenError, AllocationRecord } from "../../../src/ip/allocation-record.js";
+import { type AddressUse, type AllocationsStatus, listsHolder, sandboxDigest } from "../../../src/ip/allocation-status.js";
 
 const ip = (text: string): bigint => parseAddress(text).value;
 
@@ -38,6 +39,62 @@ describe("ip/AllocationRecord", () => {
     expect(r.releaseHolder("ns/p-1")).to.deep.equal([ip("10.0.0.1"), ip("10.0.0.2")]);
     expect(r.count).to.equal(0);
     expect(r.releaseHolder("ns/p-1")).to.deep.equal([]);
+  });
+
+  it("records what each address serves: its sandbox's digest, and its interface unless eth0; none recorded, no sandboxes list", () => {
+    const r = new AllocationRecord(4);
+    const a = sandboxDigest("a1b2c3");
+    r.allocate(ip("10.0.0.3"), "ns/p", { interface: "net1", sandbox: a });
+    r.allocate(ip("10.0.0.1"), "ns/p", { interface: "eth0", sandbox: a });
+    r.allocate(ip("10.0.0.2"), "ns/old");
+    expect(r.encode()).to.deep.equal({ prefixes: ["ns/"], ips: ["10.0.0.1-10.0.0.3"], holders: ["0:p", "0:old", "0:p"], sandboxes: [a, "", `${a}@net1`] });
+    const back = AllocationRecord.decode(4, r.encode());
+    expect([ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3")].map((x) => back.useOf(x))).to.deep.equal([{ interface: "eth0", sandbox: a }, undefined, { interface: "net1", sandbox: a }]);
+    expect(back.encode()).to.deep.equal(r.encode());
+    expect(AllocationRecord.decode(4, { prefixes: ["ns/"], ips: ["10.0.0.1"], holders: ["0:p"], sandboxes: [""] }).encode()).to.deep.equal({ prefixes: ["ns/"], ips: ["10.0.0.1"], holders: ["0:p"] });
+  });
+
+  it("re-stamps an address its holder claims again for another sandbox, and still refuses it to another holder", () => {
+    const r = new AllocationRecord(4);
+    r.allocate(ip("10.0.0.1"), "ns/p", { interface: "eth0", sandbox: "AAAAAA" });
+    r.allocate(ip("10.0.0.1"), "ns/p", { interface: "eth0", sandbox: "BBBBBB" });
+    expect(r.useOf(ip("10.0.0.1"))).to.deep.equal({ interface: "eth0", sandbox: "BBBBBB" });
+    expect(() => r.allocate(ip("10.0.0.1"), "ns/q", { interface: "eth0", sandbox: "CCCCCC" })).to.throw(AddressTakenError);
+    expect(r.useOf(ip("10.0.0.1"))).to.deep.equal({ interface: "eth0", sandbox: "BBBBBB" });
+  });
+
+  it("releases only the addresses of a holder that `which` picks, keeping the others with what they serve", () => {
+    const r = new AllocationRecord(4);
+    const eth0: AddressUse = { interface: "eth0", sandbox: "AAAAAA" };
+    r.allocate(ip("10.0.0.1"), "ns/p", eth0);
+    r.allocate(ip("10.0.0.2"), "ns/p", { interface: "net1", sandbox: "AAAAAA" });
+    r.allocate(ip("10.0.0.3"), "ns/p");
+    expect(r.releaseHolder("ns/p", (use) => use?.interface === "net1")).to.deep.equal([ip("10.0.0.2")]);
+    expect(r.addressesOf("ns/p")).to.deep.equal([ip("10.0.0.1"), ip("10.0.0.3")]);
+    expect(r.encode()).to.deep.equal({ prefixes: ["ns/"], ips: ["10.0.0.1", "10.0.0.3"], holders: ["0:p", "0:p"], sandboxes: ["AAAAAA", ""] });
+    expect(r.releaseHolder("ns/p", () => false)).to.deep.equal([]);
+    expect(r.releaseHolder("ns/p")).to.deep.equal([ip("10.0.0.1"), ip("10.0.0.3")]);
+    expect([r.count, [...r.holders()], r.encode()]).to.deep.equal([0, [], { prefixes: [], ips: [], holders: [] }]);
+  });
+
+  it("digests a container ID to 6 base64url characters, the same each time", () => {
+    const id = "4f0b5a0c2d9e7f1a3b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a";
+    expect(sandboxDigest(id)).to.match(/^[A-Za-z0-9_-]{6}$/);
+    expect(sandboxDigest(id)).to.equal(sandboxDigest(id));
+    expect(sandboxDigest(id)).to.not.equal(sandboxDigest(`${id.slice(0, -1)}b`));
+  });
+
+  it("rejects stored sandboxes it cannot read, naming the field, value and what is allowed", () => {
+    const stored = { prefixes: ["ns/"], ips: ["10.0.0.1-10.0.0.2"], holders: ["0:a", "0:b"] };
+    expect(() => AllocationRecord.decode(4, { ...stored, sandboxes: "AAAAAA" as unknown as string[] })).to.throw(
+      'invalid status.allocations.sandboxes "AAAAAA": expected a list with one entry for each address in status.allocations.ips (2), or none',
+    );
+    expect(() => AllocationRecord.decode(4, { ...stored, sandboxes: ["AAAAAA"] })).to.throw('invalid status.allocations.sandboxes "a list of 1": expected a list with one entry for each address in status.allocations.ips (2), or none');
+    for (const bad of [7, "AAAAA", "AAAAAAA", "AAAAAA@", "AAA AA"]) {
+      expect(() => AllocationRecord.decode(4, { ...stored, sandboxes: ["", bad as string] }), String(bad)).to.throw(
+        `invalid status.allocations.sandboxes[1] ${JSON.stringify(bad)}: expected "" (not recorded), "<6-character sandbox digest>" (eth0) or "<sandbox digest>@<interface>"`,
+      );
+    }
   });
 
   it("rejects a stored record whose addresses and holders do not pair up, naming the field", () => {
@@ -96,17 +153,19 @@ describe("ip/AllocationRecord", () => {
         const held = new Map<bigint, string>();
         for (let i = 0; i < length; i++) held.set(base + BigInt(i), `${blockKey}${i % 3}`);
         for (const [address, k] of entries) if (!held.has(address)) held.set(address, k);
-        for (const [address, k] of held) r.allocate(address, k);
+        // Every third address records no sandbox; the others alternate eth0 and an interface named like a key.
+        const useOf = (address: bigint, k: string): AddressUse | undefined => (address % 3n === 0n ? undefined : { interface: address % 3n === 1n ? "eth0" : k, sandbox: sandboxDigest(k) });
+        for (const [address, k] of held) r.allocate(address, k, useOf(address, k));
         const encoded = r.encode();
         const back = AllocationRecord.decode(f, JSON.parse(JSON.stringify(encoded)) as AllocationsStatus);
         expect(back.count).to.equal(held.size);
-        for (const [address, k] of held) expect(back.holderOf(address)).to.equal(k);
+        for (const [address, k] of held) expect([back.holderOf(address), back.useOf(address)]).to.deep.equal([k, useOf(address, k)]);
         expect(back.encode()).to.deep.equal(encoded);
       }),
     );
   });
 
-  it("keeps a fully allocated pool of 65,536 ReplicaSet pods well under 1 MiB of JSON", () => {
+  it("keeps a fully allocated pool of 65,536 ReplicaSet pods, each address with its sandbox, well under the 1.5 MiB object limit", () => {
     const r = new AllocationRecord(4);
     const alphabet = "bcdfghjklmnpqrstvwxz2456789"; // the API server's generateName alphabet
     const base = ip("10.200.0.0");
@@ -114,11 +173,12 @@ describe("ip/AllocationRecord", () => {
       let suffix = "";
       for (let n = i * 7919 + 17, k = 0; k < 5; k++, n = Math.floor(n / alphabet.length)) suffix += alphabet[n % alphabet.length];
       // Four ReplicaSets (rollouts) share the pool.
-      r.allocate(base + BigInt(i), `production/checkout-service-${["7d9f8b6c5d", "5c4b7f9d8", "6f5d4c8b9", "84b6c9d7f5"][i % 4]}-${suffix}`);
+      const key = `production/checkout-service-${["7d9f8b6c5d", "5c4b7f9d8", "6f5d4c8b9", "84b6c9d7f5"][i % 4]}-${suffix}`;
+      r.allocate(base + BigInt(i), key, { interface: "eth0", sandbox: sandboxDigest(`${key}-sandbox`) });
     }
     const bytes = Buffer.byteLength(JSON.stringify(r.encode()));
-    // 65,536 holders of "i:xxxxx" cost 10 bytes each in JSON; the limit is 1.5 MiB.
-    expect(bytes).to.be.below(660 * 1024);
+    // 65,536 holders of "i:xxxxx" cost 10 bytes each in JSON, their sandboxes 9; the limit is 1.5 MiB.
+    expect(bytes).to.be.below(1.25 * 1024 * 1024);
     expect(AllocationRecord.decode(4, r.encode()).count).to.equal(65536);
   });
 });
@@ -143,5 +203,29 @@ describe("ip/listsHolder (a record's holders, without decoding it)", () => {
       expect(listsHolder(bad as unknown as AllocationsStatus, "ns/a"), JSON.stringify(bad)).to.equal(false);
     }
     expect(listsHolder({ prefixes: [], ips: [], holders: ["0:ns/a"] }, "undefinedns/a")).to.equal(false); // a missing prefix is no "undefined"
+  });
+
+  // Each entry was coerced by decode() (String(["0:a"]) is "0:a"; 7 + "a" is "7a"; "ns/"[0] is "n") and skipped by listsHolder.
+  const MALFORMED: Array<{ stored: object; key: string; error: string }> = [
+    { stored: { prefixes: ["ns/"], holders: [["0:a"]] }, key: "ns/a", error: 'invalid status.allocations.holders[0] ["0:a"]: expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"' },
+    { stored: { prefixes: [7], holders: ["0:a"] }, key: "7a", error: 'invalid status.allocations.holders[0] "0:a": expected "<index into status.allocations.prefixes (0-0)>:<key suffix>" naming a string prefix; status.allocations.prefixes[0] is 7, not a string' },
+    { stored: { prefixes: "ns/", holders: ["0:a"] }, key: "na", error: 'invalid status.allocations.holders[0] "0:a": expected "<index into status.allocations.prefixes>:<key suffix>" naming a string prefix; status.allocations.prefixes is "ns/", not a list' },
+    { stored: { prefixes: [""], holders: ["0:"] }, key: "", error: 'invalid status.allocations.holders[0] "0:": names the empty key; allowed: a non-empty holder key' },
+    { stored: { prefixes: ["ns/"], holders: [null] }, key: "ns/", error: 'invalid status.allocations.holders[0] null: expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"' },
+  ];
+  for (const { stored, key, error } of MALFORMED) {
+    it(`agrees with decode() on ${JSON.stringify(stored)}: not a holder of ${JSON.stringify(key)}; decode() names the field, value and what is allowed`, () => {
+      const withIps = { ips: ["10.0.0.1"], ...stored } as unknown as AllocationsStatus;
+      expect(() => AllocationRecord.decode(4, withIps)).to.throw(error);
+      const reported: string[] = [];
+      expect(listsHolder(withIps, key, (e) => reported.push(e.message))).to.equal(false);
+      expect(reported).to.deep.equal([error]);
+    });
+  }
+
+  it("still finds a holder beside a malformed entry, reporting the entry", () => {
+    const reported: string[] = [];
+    expect(listsHolder({ prefixes: ["ns/"], ips: [], holders: [7 as unknown as string, "0:a"] }, "ns/a", (e) => reported.push(e.message))).to.equal(true);
+    expect(reported).to.deep.equal(['invalid status.allocations.holders[0] 7: expected "<index into status.allocations.prefixes (0-0)>:<key suffix>"']);
   });
 });

@@ -34,7 +34,7 @@ function fakeServer(initial: SpiderIPPool): { api: CustomObjectsApi; stored: () 
 }
 
 const claim = (w: AllocationWriter, pod: string) =>
-  w.submit<ClaimDecision & { write?: SpiderIPPool }>("p", (p) => decideClaim(p, "p", 4, { holder: `ns/${pod}`, subject: { namespace: "ns", pod, node: "n", interface: "eth0", podLabels: {} } }, RangeSet.empty(4)));
+  w.submit<ClaimDecision & { write?: SpiderIPPool }>("p", (p) => decideClaim(p, "p", 4, { holder: `ns/${pod}`, use: { interface: "eth0", sandbox: "AAAAAA" }, subject: { namespace: "ns", pod, node: "n", interface: "eth0", podLabels: {} } }, RangeSet.empty(4)));
 const fast = { attempts: 5, baseDelayMs: 1 };
 
 describe("reservation/AllocationWriter with a watch cache", () => {
