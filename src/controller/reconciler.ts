@@ -8,7 +8,6 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { parseAddressSpec } from "../api/address-spec.js";
-import { LABEL } from "../api/labels.js";
 import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
 import { AddressError } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
@@ -235,12 +234,10 @@ export class Reconciler {
     const m = this.d.metrics;
     m.clearGauges();
     m.conflicts.set(this.conflicts);
-    const subnetByCidr = new Map<string, string>();
     for (const subnet of s.subnets) {
       const name = subnet.metadata.name as string;
       try {
         const { spec, ledger } = this.d.stores.parsedSubnet(subnet);
-        subnetByCidr.set(subnet.spec.subnet, name);
         const counts = subnetCountsOf(spec, ledger);
         m.subnetTotal.set({ subnet: name }, counts.totalIPCount);
         m.subnetAllocated.set({ subnet: name }, counts.allocatedIPCount);
@@ -251,8 +248,7 @@ export class Reconciler {
     for (const pool of s.pools) {
       try {
         const counts = poolCounts(pool);
-        // spec.subnet is canonical in both (the webhook refuses any other form): compared as text.
-        const labels = { pool: pool.metadata.name as string, subnet: pool.metadata.labels?.[LABEL.ownerSubnet] ?? subnetByCidr.get(pool.spec.subnet) ?? "" };
+        const labels = { pool: pool.metadata.name as string };
         m.poolTotal.set(labels, counts.totalIPCount);
         m.poolAllocated.set(labels, counts.allocatedIPCount);
       } catch (e) {

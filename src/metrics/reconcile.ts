@@ -3,8 +3,8 @@ import { METRIC } from "./names.js";
 
 /** The reconcilers' metrics, in the controller's registry. Gauges are exported by the leader only. */
 export class ReconcileMetrics {
-  readonly poolTotal: Gauge<"pool" | "subnet">;
-  readonly poolAllocated: Gauge<"pool" | "subnet">;
+  readonly poolTotal: Gauge<"pool">;
+  readonly poolAllocated: Gauge<"pool">;
   readonly subnetTotal: Gauge<"subnet">;
   readonly subnetAllocated: Gauge<"subnet">;
   readonly gcActions: Counter<"action">;
@@ -15,8 +15,10 @@ export class ReconcileMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.poolTotal = new Gauge({ name: METRIC.poolTotal, help: "Addresses of a SpiderIPPool (spec.ips less spec.excludeIPs); subnet is the SpiderSubnet with the same CIDR, if any.", labelNames: ["pool", "subnet"], registers });
-    this.poolAllocated = new Gauge({ name: METRIC.poolAllocated, help: "Addresses of a SpiderIPPool held by pods or StatefulSet ordinals.", labelNames: ["pool", "subnet"], registers });
+    // Labelled by pool alone: the pool alert and panels group by pool, and a label nothing
+    // queries would only widen what a scrape tells (README "Who sees what").
+    this.poolTotal = new Gauge({ name: METRIC.poolTotal, help: "Addresses of a SpiderIPPool (spec.ips less spec.excludeIPs).", labelNames: ["pool"], registers });
+    this.poolAllocated = new Gauge({ name: METRIC.poolAllocated, help: "Addresses of a SpiderIPPool held by pods or StatefulSet ordinals.", labelNames: ["pool"], registers });
     this.subnetTotal = new Gauge({ name: METRIC.subnetTotal, help: "Addresses of a SpiderSubnet (spec.ips less spec.excludeIPs).", labelNames: ["subnet"], registers });
     this.subnetAllocated = new Gauge({ name: METRIC.subnetAllocated, help: "Addresses of a SpiderSubnet reserved by its pools.", labelNames: ["subnet"], registers });
     this.gcActions = new Counter({

@@ -138,7 +138,7 @@ describe("controller reconcilers through the real API server", function () {
     expect(event.message).to.equal(message);
     // The leader exports the pool's gauges while it waits.
     const metrics = await (await fetch(`http://127.0.0.1:${(await pinpoolController()).metricsPort}/metrics`)).text();
-    expect(metrics).to.include(`pinpool_ippool_allocated_ips{pool="${name}",subnet=""} 1`);
+    expect(metrics).to.include(`pinpool_ippool_allocated_ips{pool="${name}"} 1`);
     expect(metrics).to.include("pinpool_controller_leader 1");
 
     await cluster().core.deleteNamespacedPod({ namespace, name: "holder", gracePeriodSeconds: 0 });

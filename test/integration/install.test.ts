@@ -1,7 +1,9 @@
 /**
  * The installable manifests (manifests/, a kustomize tree) against the real API server:
  * the whole tree passes a server-side dry run, its non-image parts (namespace, CRDs, RBAC)
- * are applied for real, and the RBAC rules allow exactly the API calls the code makes.
+ * are applied for real, and the RBAC rules allow exactly the API calls the code makes; the
+ * agent's endpoint writes are all matched by its node-scope policy (whose refusals
+ * test/integration/agent-node-scope.test.ts checks).
  */
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -146,6 +148,8 @@ describe("installable manifests (kubectl apply -k manifests)", function () {
       "service/pinpool-webhook",
       "validatingwebhookconfiguration.admissionregistration.k8s.io/pinpool-validating",
       "mutatingwebhookconfiguration.admissionregistration.k8s.io/pinpool-mutating",
+      "validatingadmissionpolicy.admissionregistration.k8s.io/pinpool-agent-node-scope",
+      "validatingadmissionpolicybinding.admissionregistration.k8s.io/pinpool-agent-node-scope",
     ]) {
       expect(r.stdout).to.match(new RegExp(`^${object.replace(/\./g, "\\.")} .*\\(server dry run\\)$`, "m"));
     }
@@ -192,5 +196,34 @@ describe("installable manifests (kubectl apply -k manifests)", function () {
     expect(await allowed("agent", { verb: "list", resource: "secrets" })).to.equal(false);
     expect(await allowed("agent", spider("delete", "spiderippools"))).to.equal(false);
     expect(await allowed("agent", spider("update", "spiderippools"))).to.equal(false);
+  });
+
+  it("refuses the agent what would get round its node-scope policy: other endpoint verbs, a status subresource, the policy itself", async () => {
+    const refused = [
+      spider("list", "spiderendpoints"), // the agent reads endpoints by name only
+      spider("patch", "spiderendpoints"),
+      spider("deletecollection", "spiderendpoints"),
+      spider("update", "spiderendpoints", "status"), // the policy matches the resource, not subresources
+      ...["update", "delete"].flatMap((verb) =>
+        ["validatingadmissionpolicies", "validatingadmissionpolicybindings"].map((resource) => ({ verb, resource, group: "admissionregistration.k8s.io" })),
+      ),
+    ];
+    const allowedCalls: string[] = [];
+    for (const call of refused) if (await allowed("agent", call)) allowedCalls.push(JSON.stringify(call));
+    expect(allowedCalls).to.deep.equal([]);
+  });
+
+  it("matches every SpiderEndpoint write the agent's RBAC grants in agent-node-scope.yaml", () => {
+    const operation: Record<string, string> = { create: "CREATE", update: "UPDATE", patch: "UPDATE", delete: "DELETE", deletecollection: "DELETE" };
+    const granted = rulesOf("agent.yaml")
+      .filter((r) => r.apiGroups.includes("spiderpool.spidernet.io"))
+      .flatMap((r) => r.resources.filter((res) => res.split("/")[0] === "spiderendpoints").flatMap((res) => r.verbs.filter((v) => v in operation).map((v) => `${res} ${operation[v]}`)));
+    type Policy = { kind: string; spec: { matchConstraints: { resourceRules: Array<{ resources: string[]; operations: string[] }> } } };
+    const policy = YAML.parseAllDocuments(readFileSync(path.join(repoRoot, "manifests/rbac/agent-node-scope.yaml"), "utf8"))
+      .map((d) => d.toJSON() as Policy)
+      .find((d) => d.kind === "ValidatingAdmissionPolicy");
+    const matched = new Set(policy?.spec.matchConstraints.resourceRules.flatMap((r) => r.resources.flatMap((res) => r.operations.map((op) => `${res} ${op}`))));
+    expect(granted).to.include.members(["spiderendpoints CREATE", "spiderendpoints UPDATE", "spiderendpoints DELETE"]);
+    expect(granted.filter((g) => !matched.has(g))).to.deep.equal([]);
   });
 });

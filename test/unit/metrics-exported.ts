@@ -30,3 +30,14 @@ export async function queryableMetricNames(): Promise<Set<string>> {
   }
   return out;
 }
+
+/**
+ * Each metric's label names. prom-client keeps a metric's configuration on the metric
+ * (its Metric constructor assigns it) but leaves labelNames out of its types.
+ */
+export function exportedLabelNames(): Record<string, string[]> {
+  const controller = new WebhookMetrics(false);
+  new ReconcileMetrics(controller.registry);
+  const metrics = [...controller.registry.getMetricsAsArray(), ...new AgentMetrics(false).registry.getMetricsAsArray()];
+  return Object.fromEntries(metrics.map((m) => [m.name, [...(m as unknown as { labelNames: readonly string[] }).labelNames]]));
+}

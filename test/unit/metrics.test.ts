@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { exportedMetricNames } from "./metrics-exported.js";
+import { exportedLabelNames, exportedMetricNames } from "./metrics-exported.js";
 import { METRIC } from "../../src/metrics/names.js";
 
 describe("metric names (part of the API: dashboards and alerts query them)", () => {
@@ -23,6 +23,29 @@ describe("metric names (part of the API: dashboards and alerts query them)", () 
       cniDuration: "pinpool_agent_cni_duration_seconds",
       allocations: "pinpool_agent_allocations_total",
       releases: "pinpool_agent_releases_total",
+    });
+  });
+
+  // Labels are API as much as names, and what they name is what a scrape tells: only the
+  // pool and subnet gauges name objects, pools by `pool` alone (README "Who sees what").
+  it("carry exactly these labels", () => {
+    expect(exportedLabelNames()).to.deep.equal({
+      pinpool_webhook_requests_total: ["webhook", "resource", "operation", "result"],
+      pinpool_webhook_duration_seconds: ["webhook", "resource", "operation"],
+      pinpool_cas_conflicts_total: ["object"],
+      pinpool_ippool_total_ips: ["pool"],
+      pinpool_ippool_allocated_ips: ["pool"],
+      pinpool_subnet_total_ips: ["subnet"],
+      pinpool_subnet_allocated_ips: ["subnet"],
+      pinpool_gc_actions_total: ["action"],
+      pinpool_reconcile_errors_total: ["step"],
+      pinpool_reconcile_duration_seconds: [],
+      pinpool_controller_leader: [],
+      pinpool_address_conflicts: [],
+      pinpool_agent_cni_requests_total: ["command", "result"],
+      pinpool_agent_cni_duration_seconds: ["command"],
+      pinpool_agent_allocations_total: ["family"],
+      pinpool_agent_releases_total: [],
     });
   });
 
