@@ -32,6 +32,8 @@ describe("metric names (part of the API: dashboards and alerts query them)", () 
     expect(exportedLabelNames()).to.deep.equal({
       pinpool_webhook_requests_total: ["webhook", "resource", "operation", "result"],
       pinpool_webhook_duration_seconds: ["webhook", "resource", "operation"],
+      pinpool_webhook_refused_total: ["reason"],
+      pinpool_provisional_claims_total: ["result"],
       pinpool_cas_conflicts_total: ["object"],
       pinpool_ippool_total_ips: ["pool"],
       pinpool_ippool_allocated_ips: ["pool"],
