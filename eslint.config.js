@@ -37,7 +37,7 @@ const layerRules = Object.entries(ABOVE)
   }));
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "src/cni/"] },
+  { ignores: ["dist/", "node_modules/", "src/cni/", ".cluster/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
