@@ -1,12 +1,14 @@
 /**
- * npm run bench:rollout — `kubectl rollout restart` of a 4-replica Deployment whose containers
- * take 10 s to stop (preStop sleep), on the real node, with host-local and with pinpool in the
- * same run (the node's network config is switched between them). Prints the time until the
- * rollout is complete and until the last old pod is gone, and the FailedCreatePodSandBox
- * events: pinpool's pool must cover what a rollout really holds (surge + pods still terminating).
+ * npm run bench:rollout — `kubectl rollout restart` of a Deployment (10 replicas, maxSurge
+ * 25%) whose containers take some seconds to stop (preStop sleep, 10 s), on the real node,
+ * with host-local and with pinpool in the same run (the node's network config is switched
+ * between them). Prints the time until the rollout is complete and until the last old pod
+ * is gone, and the FailedCreatePodSandBox events: on pinpool's default +1 pool, surge pods
+ * that find it full wait at the agent for the addresses of the pods still stopping.
  *
  * pinpool runs once per pool size: the default (no ippool-ip-number) and each explicit "+N"
- * given as arguments (e.g. `npm run bench:rollout -- +1 +2`).
+ * given as arguments; `--replicas=N` and `--stop=S` change the workload
+ * (e.g. `npm run bench:rollout -- --replicas=4 --stop=1 +5`).
  */
 import { installPinpool } from "../cluster/install.js";
 import { createNamespace, ensureCluster, kubeConfig, kubectl, kubectlOk, waitFor } from "../cluster/local.js";
@@ -15,8 +17,14 @@ import { HOST_LOCAL_DATA_DIR, withIpam } from "./node-ipam.js";
 import { SUBNET } from "../seed.js";
 import * as k8s from "@kubernetes/client-node";
 
-const REPLICAS = 4;
-const STOP_SECONDS = 10;
+const option = (name: string, fallback: number): number => {
+  const raw = process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}=${raw}: expected a whole number`);
+  return n;
+};
+const REPLICAS = option("replicas", 10);
+const STOP_SECONDS = option("stop", 10);
 interface Result {
   label: string;
   poolSize: string;
@@ -66,12 +74,12 @@ async function main(): Promise<void> {
     results.push(await withIpam(hostLocal, () => measure(core, "host-local", {})));
     const subnetAnnotation = { "ipam.spidernet.io/subnet": `{"ipv4":["${subnet}"]}` };
     results.push(await measure(core, "pinpool, default size", subnetAnnotation));
-    for (const n of process.argv.slice(2)) results.push(await measure(core, `pinpool, ippool-ip-number ${n}`, { ...subnetAnnotation, "ipam.spidernet.io/ippool-ip-number": n }));
+    for (const n of process.argv.slice(2).filter((a) => !a.startsWith("--"))) results.push(await measure(core, `pinpool, ippool-ip-number ${n}`, { ...subnetAnnotation, "ipam.spidernet.io/ippool-ip-number": n }));
   } finally {
     if (!existed) await kubectl(["delete", "ss", subnet, "--wait=false"]);
   }
   const floor = results[0]!;
-  console.log(`\nrollout restart of ${REPLICAS} replicas, preStop sleep ${STOP_SECONDS} s, on node ${process.env.PINPOOL_REAL_NODE_NAME || "node1"} (nproc ${(await import("node:os")).availableParallelism()})`);
+  console.log(`\nrollout restart of ${REPLICAS} replicas (maxSurge 25%), preStop sleep ${STOP_SECONDS} s, on node ${process.env.PINPOOL_REAL_NODE_NAME || "node1"} (nproc ${(await import("node:os")).availableParallelism()})`);
   console.log("| IPAM | pool size | rollout complete | ratio | last old pod gone | ratio | FailedCreatePodSandBox |");
   console.log("|---|---|---|---|---|---|---|");
   for (const r of results) {

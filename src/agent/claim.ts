@@ -20,7 +20,8 @@ export type ClaimDecision =
   | { kind: "held"; address: bigint; pool: SpiderIPPool }
   | { kind: "claimed"; address: bigint; pool: SpiderIPPool; write: SpiderIPPool }
   | { kind: "skip"; reason: string }
-  | { kind: "exhausted"; size: bigint; holders: number }
+  /** `pool`: as read, for what a waiting ADD looks at (release-wait.ts). */
+  | { kind: "exhausted"; size: bigint; holders: number; pool: SpiderIPPool }
   /** The pool asks about the pod what is not looked up yet (src/agent/affinity-facts.ts): look it up, decide again. */
   | { kind: "needs"; facts: Fact[] };
 
@@ -72,7 +73,7 @@ export function decideClaim(pool: SpiderIPPool | undefined, name: string, family
   }
   const usable = reserved.isEmpty ? spec.addresses : spec.addresses.difference(reserved);
   const [free] = usable.lowestFree(record.allocated(), 1).addresses();
-  if (free === undefined) return { kind: "exhausted", size: usable.size, holders: new Set(record.holders()).size };
+  if (free === undefined) return { kind: "exhausted", size: usable.size, holders: new Set(record.holders()).size, pool };
   record.allocate(free, claimant.holder, claimant.use);
   const write = withRecord(pool, record, spec.addresses.size);
   return { kind: "claimed", address: free, pool: write, write };

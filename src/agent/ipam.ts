@@ -28,9 +28,13 @@ import type { NodeCaches } from "./caches.js";
 import { candidatePools } from "./candidates.js";
 import { type ClaimDecision, type Claimant, type Unclaimed, claimFailure, decideClaim } from "./claim.js";
 import { type Claimed, EndpointWriter, endpointIP } from "./endpoints.js";
-import { type PodFacts, asPlainPod, podFacts } from "./pod.js";
+import { type PodFacts, podFacts } from "./pod.js";
+import { ReleaseWait } from "./release-wait.js";
 import { Teardown } from "./teardown.js";
 import { CNI_CODE, CniError, type CniRequest, type CniResult } from "./protocol.js";
+
+/** Under the plugin's 90 s deadline for the agent's answer (src/cni/main.go) and the kubelet's 2 min for the sandbox. */
+export const DEFAULT_ADD_WAIT_MS = 60_000;
 
 export interface IpamDeps {
   core: k8s.CoreV1Api;
@@ -40,7 +44,9 @@ export interface IpamDeps {
   metrics?: AgentMetrics;
   /** Watch caches; without them every read goes to the API server. */
   caches?: NodeCaches;
-  log?: { error(o: object, m: string): void };
+  log?: { error(o: object, m: string): void; info?(o: object, m: string): void };
+  /** How long an ADD on full pools waits for an address a deleted pod releases (release-wait.ts); 0: fail at once. */
+  addWaitMs?: number;
   /** See EndpointWriterOptions.delayMs (tests only). */
   endpointDelayMs?: number;
 }
@@ -56,16 +62,24 @@ export class Ipam {
   private readonly shared: SharedAddresses;
   private readonly affinity: AffinityFacts;
   private readonly teardown: Teardown;
+  private readonly waits: ReleaseWait;
+  private readonly log?: IpamDeps["log"];
   readonly endpoints: EndpointWriter;
 
   constructor(d: IpamDeps) {
     ({ core: this.core, custom: this.custom, node: this.node } = d);
     if (d.metrics) this.metrics = d.metrics;
     if (d.caches) this.caches = d.caches;
+    if (d.log) this.log = d.log;
     const caches = d.caches;
     this.allocations = new AllocationWriter(d.custom, { ...DEFAULT_CAS, onConflict: (what) => this.metrics?.casConflicts.inc({ object: conflictLabel(what) }) }, caches && ((name) => caches.pool(name)));
     this.reservedIPs = new ReservedIPs(d.custom);
     const pools = new PoolClient(d.custom);
+    this.waits = new ReleaseWait({
+      readPod: (namespace, name) => this.readPod(namespace, name),
+      poolVersion: async (name) => (caches?.pool(name) ?? (caches?.allPools() ? undefined : await pools.get(name)))?.metadata.resourceVersion,
+      waitMs: d.addWaitMs ?? DEFAULT_ADD_WAIT_MS,
+    });
     this.shared = caches
       ? new SharedAddresses({ list: async () => [...(caches.allPools() ?? (await pools.list()))] }, undefined, () => caches.poolSpecRevision())
       : new SharedAddresses(pools);
@@ -124,10 +138,35 @@ export class Ipam {
     }
   }
 
-  /** Claims an address of `family` from the first candidate pool that serves `claimant`. */
+  /**
+   * Claims an address of `family` from the first candidate pool that serves `claimant`.
+   * When every candidate is full but a pod holding one of their addresses is being deleted,
+   * waits (up to PINPOOL_ADD_WAIT_SECONDS) for that address instead of failing (release-wait.ts).
+   */
   private async claimFrom(names: string[], family: Family, facts: PodFacts, claimant: Claimant, source: string): Promise<Claimed> {
+    const started = this.waits.now();
+    const until = started + this.waits.waitMs;
+    const pod = `${facts.namespace}/${facts.name}`;
+    let waitingFor: string | undefined;
+    for (;;) {
+      const tried = await this.claimOnce(names, family, facts, claimant);
+      if ("address" in tried) {
+        if (waitingFor) this.log?.info?.({ pod, waitedMs: this.waits.now() - started }, `got ${formatAddress(family, tried.address)} after waiting for a full pool`);
+        return tried;
+      }
+      const coming = tried.full.length > 0 && this.waits.now() < until ? await this.waits.releaseComing(tried.full) : undefined;
+      if (!coming) throw claimFailure(tried, family, pod, source);
+      if (coming !== waitingFor) this.log?.info?.({ pod, pools: tried.full.map((p) => p.metadata.name), releasing: coming }, `every IPv${family} pool is full; waiting up to ${Math.round((until - this.waits.now()) / 1000)} s for the address ${coming} (being deleted) releases`);
+      waitingFor = coming;
+      await this.waits.changed(tried.full.map((p) => ({ name: p.metadata.name as string, ...(p.metadata.resourceVersion ? { version: p.metadata.resourceVersion } : {}) })), until);
+    }
+  }
+
+  /** One pass over the candidate pools: the address claimed, or why none was. */
+  private async claimOnce(names: string[], family: Family, facts: PodFacts, claimant: Claimant): Promise<Claimed | (Unclaimed & { full: SpiderIPPool[] })> {
     const reserved = await this.reserved(family);
-    const u: Unclaimed = { refusals: [] };
+    // `full`: every candidate that was full (no shared addresses), as read, for a wait.
+    const u: Unclaimed & { full: SpiderIPPool[] } = { refusals: [], full: [] };
     const subject = claimant.subject;
     for (const name of names) {
       // Never hand out an address another pool holds too (a conflict made with the webhooks off).
@@ -154,17 +193,30 @@ export class Ipam {
       if (d.kind === "claimed") this.metrics?.allocations.inc({ family: `IPv${family}` });
       if (d.kind === "held" || d.kind === "claimed") return { family, pool: d.pool, address: d.address };
       if (d.kind === "exhausted" && !shared.addresses.isEmpty) u.conflict ??= { name, shared };
-      else if (d.kind === "exhausted") u.exhausted ??= { name, size: d.size, holders: d.holders };
-      else u.refusals.push(d.reason);
+      else if (d.kind === "exhausted") {
+        u.exhausted ??= { name, size: d.size, holders: d.holders };
+        u.full.push(d.pool);
+      } else u.refusals.push(d.reason);
     }
-    throw claimFailure(u, family, `${facts.namespace}/${facts.name}`, source);
+    return u;
   }
 
-  /** `facts`, but a plain pod's when the StatefulSet its ownerReference names is not the one the API server has (pod.ts#asPlainPod). */
+  /**
+   * `facts` once the StatefulSet its ownerReference names is the one the API server has. A
+   * pod whose set is gone or another (deleted with --cascade=orphan, before the garbage
+   * collector drops the reference) is told to come back: as a plain pod it would take a new
+   * address under its name that nothing releases while a pod of that name lives, and lose
+   * its ordinal's. Once its reference is dropped (or a new set adopts it) it is decided anew.
+   */
   private async ownFacts(facts: PodFacts): Promise<PodFacts> {
     const set = facts.statefulSet;
     const uid = facts.controller?.uid ?? "";
-    return !set || (await this.affinity.statefulSetIs(facts.namespace, set.name, uid)) ? facts : asPlainPod(facts);
+    if (!set || (await this.affinity.statefulSetIs(facts.namespace, set.name, uid))) return facts;
+    throw new CniError(
+      CNI_CODE.tryAgainLater,
+      `pod ${facts.namespace}/${facts.name} names StatefulSet ${set.name} (UID ${uid}) as its controller, which the API server does not have`,
+      "the set was deleted or replaced; the pod gets its address once the garbage collector releases it or a new set adopts it",
+    );
   }
 
   async add(req: CniRequest): Promise<CniResult> {

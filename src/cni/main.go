@@ -33,7 +33,9 @@ func run(getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) 
 	if cerr != nil {
 		return fail(stdout, req.CNIVersion, cerr)
 	}
-	client := newAgentClient(req.socketPath(), 60*time.Second)
+	// 90 s: an ADD on full pools may wait up to 80 s (PINPOOL_ADD_WAIT_SECONDS, default 60) for
+	// an address a deleted pod releases; the kubelet gives the whole sandbox 2 min.
+	client := newAgentClient(req.socketPath(), 90*time.Second)
 	reply, cerr := client.call(req)
 	if cerr != nil && command == "DEL" && delMayFailOpen(cerr) {
 		// Fail open: a DEL that fails blocks the runtime from tearing the sandbox down, and

@@ -36,6 +36,8 @@ export interface ControllerConfig {
   pendingClaimSeconds: number;
   /** Without mutual TLS: reviews per second and burst per source address (PINPOOL_WEBHOOK_RATE, PINPOOL_WEBHOOK_BURST). */
   rateLimit: { perSecond: number; burst: number };
+  /** Without mutual TLS: the API servers' addresses (CIDRs), never rate-limited (PINPOOL_WEBHOOK_API_SERVERS, comma-separated; parsed by src/webhook/sources.ts). */
+  apiServers: string[];
 }
 
 /** The common name webhook-certs/generate.sh gives the API server's webhook client certificate. */
@@ -110,7 +112,9 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
     leaseDurationSeconds: seconds(env, "PINPOOL_LEASE_DURATION_SECONDS", 15, 2),
     graceSeconds: seconds(env, "PINPOOL_GC_GRACE_SECONDS", 60, 0),
     resyncSeconds: seconds(env, "PINPOOL_RESYNC_SECONDS", 10, 0.1),
-    pendingClaimSeconds: seconds(env, "PINPOOL_PENDING_CLAIM_SECONDS", 15, 1),
+    // At least the webhooks' timeoutSeconds (5) and a second: an admission still running must not lapse.
+    pendingClaimSeconds: seconds(env, "PINPOOL_PENDING_CLAIM_SECONDS", 15, 6),
     rateLimit: { perSecond: count(env, "PINPOOL_WEBHOOK_RATE", 20), burst: count(env, "PINPOOL_WEBHOOK_BURST", 200) },
+    apiServers: (env.PINPOOL_WEBHOOK_API_SERVERS ?? "").split(",").map((e) => e.trim()).filter((e) => e !== ""),
   };
 }

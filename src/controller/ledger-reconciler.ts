@@ -14,6 +14,7 @@ import { PoolClient, type SpiderClient, SubnetClient } from "../k8s/resources.js
 import { type Holding, conflictsByObject, findConflicts } from "../reservation/conflicts.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
+import { type Pending, settleEntries } from "../reservation/pending.js";
 import { withCondition } from "./conditions.js";
 import { recordEvent } from "./effects.js";
 import { compareAndSwap } from "../k8s/cas.js";
@@ -80,6 +81,47 @@ export class LedgerReconciler {
           return out.ledger === state.ledger ? { applied: out.applied } : { write: out.ledger, applied: out.applied };
         });
         for (const t of applied) this.d.done("trim_ledger", { ledger: subnetName }, `trimmed SpiderSubnet "${subnetName}"'s ledger: ${t.why}`);
+      });
+    }
+  }
+
+  /**
+   * Provisional claims whose deadline passed before the snapshot's lists (pending.ts),
+   * settled against the objects listed: what the replica that admitted them did not settle
+   * (it died or stopped first). Kept as far as their object holds them, else dropped.
+   */
+  async settleLapsed(s: Snapshot): Promise<void> {
+    const pools = new Map(s.pools.map((p) => [p.metadata.name as string, p]));
+    const subnets = new Map(s.subnets.map((x) => [x.metadata.name as string, x]));
+    const lapsed = <C extends { pending?: Pending }>(claims: Iterable<readonly [string, C]>): Array<{ name: string; uid: string }> =>
+      [...claims].flatMap(([name, c]) => (c.pending && c.pending.until <= s.listedAt ? [{ name, uid: c.pending.uid }] : []));
+    const report = (where: string, due: ReadonlyArray<{ name: string }>, kinds: string[]): void =>
+      kinds.forEach((kind, n) => {
+        if (kind !== "none") this.d.done("settle_claim", { ledger: where }, `settled the lapsed provisional claim of "${due[n]?.name}" in ${where}: ${kind === "drop" ? "dropped, no object holds it" : "kept as far as its object holds it"}`);
+      });
+    const { ledger: cluster } = await this.d.stores.readCluster();
+    const clusterDue = [
+      ...lapsed(cluster.pools).map((e) => ({ ...e, stored: pools.get(e.name), ops: clusterEntries("pools") })),
+      ...lapsed(cluster.subnets).map((e) => ({ ...e, stored: subnets.get(e.name), ops: clusterEntries("subnets") })),
+    ];
+    if (clusterDue.length) {
+      const { kinds } = await this.d.stores.updateCluster(false, (l) => {
+        const out = settleEntries(l, clusterDue);
+        return out.ledger === l ? { kinds: out.kinds } : { write: out.ledger, kinds: out.kinds };
+      });
+      report("the cluster ledger", clusterDue, kinds);
+    }
+    for (const subnet of s.subnets) {
+      const subnetName = subnet.metadata.name as string;
+      await this.d.guarded("ledgers", subnetName, async () => {
+        const due = lapsed(this.d.stores.parsedSubnet(subnet).ledger.pools).map((e) => ({ ...e, stored: pools.get(e.name), ops: subnetEntries }));
+        if (!due.length) return;
+        const { kinds } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
+          if (!state) return { kinds: [] as string[] };
+          const out = settleEntries(state.ledger, due);
+          return out.ledger === state.ledger ? { kinds: out.kinds } : { write: out.ledger, kinds: out.kinds };
+        });
+        report(`SpiderSubnet "${subnetName}"'s ledger`, due, kinds);
       });
     }
   }

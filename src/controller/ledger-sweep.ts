@@ -18,8 +18,6 @@ export interface StaleClaim {
   /** What the ledger keeps of it (empty: the entry goes). */
   keep: RangeSet;
   why: string;
-  /** Written by an admission whose object had to be stored by then (pending.ts): no grace period after it. */
-  pendingUntil?: number;
 }
 
 /**
@@ -27,13 +25,13 @@ export interface StaleClaim {
  * cluster ledger's subnet entries) of kind `kind`, for messages.
  */
 export function staleClaims(
-  claims: Iterable<readonly [string, { addresses: RangeSet; rev?: number; pending?: Pending }]>,
+  claims: Iterable<readonly [string, { addresses: RangeSet; rev?: number }]>,
   stored: Map<string, { metadata: ObjectMeta; spec: AddressSpec }>,
   kind: "SpiderIPPool" | "SpiderSubnet" = "SpiderIPPool",
 ): StaleClaim[] {
   const out: StaleClaim[] = [];
-  for (const [name, { addresses, rev, pending }] of claims) {
-    const judged = { name, claim: addresses, ...(rev ? { rev } : {}), ...(pending ? { pendingUntil: pending.until } : {}) };
+  for (const [name, { addresses, rev }] of claims) {
+    const judged = { name, claim: addresses, ...(rev ? { rev } : {}) };
     const pool = stored.get(name);
     if (!pool) {
       out.push({ ...judged, keep: RangeSet.empty(addresses.family), why: `no ${kind} "${name}" exists` });

@@ -11,6 +11,7 @@ import { ReconcileMetrics } from "../metrics/reconcile.js";
 import { AllocationWriter } from "../reservation/allocations.js";
 import { WebhookMetrics } from "../metrics/webhook.js";
 import { buildWebhookServer } from "../webhook/server.js";
+import { ApiServerSources } from "../webhook/sources.js";
 import { startCountReconciler } from "./count-reconciler.js";
 import { LeaderElector } from "./lease.js";
 import { Reconciler } from "./reconciler.js";
@@ -35,7 +36,9 @@ const webhook = await buildWebhookServer({
   mutate: admitters.mutate,
   metrics,
   logger: { level: config.logLevel },
-  ...(config.clientCAFile ? { clientAuth: { caFile: config.clientCAFile, names: config.clientNames } } : { rateLimit: config.rateLimit, onFlood: (source) => admitters.pending.lapseSource(source) }),
+  ...(config.clientCAFile
+    ? { clientAuth: { caFile: config.clientCAFile, names: config.clientNames } }
+    : { rateLimit: config.rateLimit, onFlood: (source: string) => admitters.pending.lapseSource(source), ...(config.apiServers.length ? { apiServers: ApiServerSources.parse(config.apiServers.join(",")) } : {}) }),
 });
 await webhook.app.listen({ host: config.webhookHost, port: config.webhookPort });
 const log = webhook.app.log;
@@ -43,7 +46,7 @@ logTo.log = log;
 if (!config.clientCAFile) {
   log.warn(
     { rateLimit: config.rateLimit },
-    "mutual TLS is off (PINPOOL_CLIENT_AUTH=none): anyone who reaches the webhook port can send reviews; their claims lapse and sources are rate-limited, but only mutual TLS keeps them out (README \"Mutual TLS\")",
+    `mutual TLS is off (PINPOOL_CLIENT_AUTH=none): anyone who reaches the webhook port can send reviews; their claims lapse and sources are rate-limited, but only mutual TLS keeps them out (README "Mutual TLS")${config.apiServers.length ? "" : "; set PINPOOL_WEBHOOK_API_SERVERS to the API servers' addresses, or a burst of genuine admissions is rate-limited as a flood"}`,
   );
 }
 

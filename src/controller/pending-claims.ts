@@ -1,16 +1,16 @@
 /**
  * Settles the provisional claims this replica's admissions wrote (reservation/pending.ts)
  * at their deadline, against the objects as the API server has them: a claim is kept as
- * far as its object holds it and dropped when no object was stored; an auto pool reserved
- * by a workload CREATE is deleted when no such workload was stored (and nobody uses it).
- * A forged review therefore blocks a range for the deadline (webhook timeout plus a
- * margin), not for the sweep's grace period. A source that floods the webhook has its
- * claims settled at once. The leader's sweep is the backstop for a replica that died
- * first: it trims a lapsed, unbacked claim without a grace period (reconciler.ts).
+ * far as its object holds it and dropped when no object was stored; an auto pool an
+ * admission created is deleted when the workload as stored does not name it and no pod
+ * uses it. A forged review therefore blocks a range until the deadline (the webhooks'
+ * timeout plus a margin), not for the sweep's grace period. A source that floods the
+ * webhook without mutual TLS has its claims settled at once. The leader's sweep settles
+ * what a replica that died first left (LedgerReconciler.settleLapsed).
  */
 import type * as k8s from "@kubernetes/client-node";
+import { reservedPoolNames } from "../api/annotations.js";
 import { type WorkloadRef, workloadKey } from "../api/names.js";
-import { ADOPTED_ANNOTATION } from "./auto-pools.js";
 import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../api/types.js";
 import { orUndefined } from "../k8s/errors.js";
 import { PoolClient, SubnetClient, readWorkload } from "../k8s/resources.js";
@@ -18,13 +18,19 @@ import type { WebhookMetrics } from "../metrics/webhook.js";
 import { ownedBy } from "../reservation/auto-pool.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
-import { type Pending, type PendingEntry, type Provisional, type StoredObject, settleEntry } from "../reservation/pending.js";
+import { type Due, type PendingEntry, type Provisional, type StoredObject, settleEntries } from "../reservation/pending.js";
 import { unlessRaced } from "./effects.js";
 import type { Finalizers } from "./finalizers.js";
 
-type Item =
-  | { kind: "entry"; entry: PendingEntry; source: string; due: number; tries: number }
-  | { kind: "workload"; workload: WorkloadRef; pools: string[]; pending: Pending; source: string; due: number; tries: number };
+interface Base {
+  source: string;
+  uid: string;
+  due: number;
+  tries: number;
+}
+type EntryItem = Base & { kind: "entry"; entry: PendingEntry };
+type WorkloadItem = Base & { kind: "workload"; workload: WorkloadRef; pools: Set<string> };
+type Item = EntryItem | WorkloadItem;
 
 interface Log {
   info(fields: object, message: string): void;
@@ -41,7 +47,7 @@ export interface PendingClaimsDeps {
   now?: () => number;
 }
 
-/** A failed settlement is tried again this much later, this many times; then the sweep's backstop has it. */
+/** A failed settlement is tried again this much later, this many times; then the sweep has it. */
 const RETRY_MS = 2_000;
 const MAX_TRIES = 5;
 
@@ -68,14 +74,18 @@ export class PendingClaims {
   /** What an admission from `source` (a client certificate name or an address) marks and reports; undefined on a dry run. */
   provisional(req: { uid: string; dryRun: boolean }, source: string): Provisional | undefined {
     if (req.dryRun) return undefined;
-    const pending = { uid: req.uid, until: this.now() + this.lapseMs };
+    // Whole milliseconds: the mark is stored as an integer (pendingOf reads nothing else).
+    const pending = { uid: req.uid, until: Math.ceil(this.now() + this.lapseMs) };
+    const base = { source, uid: req.uid, due: pending.until, tries: 0 };
     return {
       pending,
-      marked: (entry) => {
-        const where = entry.ledger.kind === "cluster" ? `cluster/${entry.ledger.section}` : `subnet/${entry.ledger.subnet}`;
-        this.add(`${where}/${entry.name}/${pending.uid}`, { kind: "entry", entry, source, due: pending.until, tries: 0 });
+      marked: (entry) => this.add(`${ledgerKey(entry)}/${entry.name}/${req.uid}`, { ...base, kind: "entry", entry }),
+      createdPool: (workload, pool) => {
+        const key = `workload/${workloadKey(workload)}/${req.uid}`;
+        const item = this.items.get(key);
+        if (item?.kind === "workload") item.pools.add(pool);
+        else this.add(key, { ...base, kind: "workload", workload, pools: new Set([pool]) });
       },
-      reservedFor: (workload, pools) => this.add(`workload/${workloadKey(workload)}/${pending.uid}`, { kind: "workload", workload, pools, pending, source, due: pending.until, tries: 0 }),
     };
   }
 
@@ -86,7 +96,7 @@ export class PendingClaims {
     this.schedule();
   }
 
-  /** How many claims wait for their deadline (tests, and the log when stopping). */
+  /** How many admissions wait for their deadline. */
   get size(): number {
     return this.items.size;
   }
@@ -119,17 +129,16 @@ export class PendingClaims {
       const now = this.now();
       const due = [...this.items].filter(([, item]) => item.due <= now);
       for (const [key] of due) this.items.delete(key);
-      const byLedger = new Map<string, Array<Extract<Item, { kind: "entry" }>>>();
-      for (const [, item] of due) {
-        if (item.kind === "workload") {
-          await this.attempt(`workload/${workloadKey(item.workload)}/${item.pending.uid}`, item, () => this.settleWorkload(item));
-          continue;
-        }
-        const ledger = item.entry.ledger.kind === "cluster" ? "" : item.entry.ledger.subnet;
-        byLedger.set(ledger, [...(byLedger.get(ledger) ?? []), item]);
+      const byLedger = new Map<string, EntryItem[]>();
+      for (const [key, item] of due) {
+        if (item.kind === "workload") await this.attempt([[key, item]], () => this.settleWorkload(key, item));
+        else byLedger.set(ledgerKey(item.entry), [...(byLedger.get(ledgerKey(item.entry)) ?? []), item]);
       }
-      for (const [ledger, items] of byLedger) {
-        await this.attempt(`ledger/${ledger}`, items, () => this.settleLedger(ledger, items));
+      for (const items of byLedger.values()) {
+        await this.attempt(
+          items.map((i) => [`${ledgerKey(i.entry)}/${i.entry.name}/${i.uid}`, i]),
+          () => this.settleLedger(items),
+        );
       }
     } finally {
       this.running = false;
@@ -138,68 +147,82 @@ export class PendingClaims {
   }
 
   /** Runs one settlement; on failure puts its items back for a later try, up to MAX_TRIES. */
-  private async attempt(what: string, items: Item | Item[], act: () => Promise<void>): Promise<void> {
+  private async attempt(items: Array<[string, Item]>, act: () => Promise<void>): Promise<void> {
     try {
       await act();
     } catch (e) {
-      for (const item of Array.isArray(items) ? items : [items]) {
-        if (item.tries + 1 >= MAX_TRIES) continue;
-        const key = `${what}/${item.kind === "entry" ? `${item.entry.name}/${item.entry.pending.uid}` : item.pending.uid}/retry`;
-        this.items.set(key, { ...item, due: this.now() + RETRY_MS, tries: item.tries + 1 });
-      }
-      this.d.log.warn({ err: e, what }, "settling provisional claims failed; trying again (the leader's sweep is the backstop)");
+      for (const [key, item] of items) if (item.tries + 1 < MAX_TRIES) this.items.set(key, { ...item, due: this.now() + RETRY_MS, tries: item.tries + 1 });
+      this.d.log.warn({ err: e, uids: [...new Set(items.map(([, i]) => i.uid))] }, "settling provisional claims failed; trying again (the leader's sweep is the backstop)");
     }
   }
 
-  private async read(entry: PendingEntry): Promise<StoredObject | undefined> {
+  private read(entry: PendingEntry): Promise<StoredObject | undefined> {
     return entry.object === "SpiderSubnet" ? this.subnets.get(entry.name) : this.pools.get(entry.name);
   }
 
-  /** `ledger`: a SpiderSubnet's name, or "" for the cluster ledger. */
-  private async settleLedger(ledger: string, items: Array<Extract<Item, { kind: "entry" }>>): Promise<void> {
+  /** Items of one ledger, settled in one compare-and-swap. */
+  private async settleLedger(items: EntryItem[]): Promise<void> {
     const stored = await Promise.all(items.map((i) => this.read(i.entry)));
-    // Which items changed the ledger, in the decision that was written (a conflict decides again).
-    let settled = new Set<number>();
-    const fold = <L>(start: L, settleOne: (l: L, entry: PendingEntry, s: StoredObject | undefined) => L): { write?: L } => {
-      settled = new Set();
-      let next = start;
-      items.forEach((item, n) => {
-        const before = next;
-        next = settleOne(next, item.entry, stored[n]);
-        if (next !== before) settled.add(n);
+    const ledger = (items[0] as EntryItem).entry.ledger;
+    let kinds: string[] = [];
+    if (ledger.kind === "cluster") {
+      const due = items.map((i, n) => ({ name: i.entry.name, uid: i.uid, stored: stored[n], ops: clusterEntries(i.entry.ledger.kind === "cluster" ? i.entry.ledger.section : "pools") }));
+      await this.d.stores.updateCluster(false, (l) => {
+        const out = settleEntries(l, due as Array<Due<typeof l>>);
+        kinds = out.kinds;
+        return out.ledger === l ? {} : { write: out.ledger };
       });
-      return next === start ? {} : { write: next };
-    };
-    if (ledger === "") {
-      await this.d.stores.updateCluster(false, (l) => fold(l, (x, e, s) => settleEntry(x, e.name, e.pending.uid, s, clusterEntries(e.ledger.kind === "cluster" ? e.ledger.section : "pools"))));
     } else {
-      await this.d.stores.updateSubnet(ledger, false, (state) => (state ? fold(state.ledger, (x, e, s) => settleEntry(x, e.name, e.pending.uid, s, subnetEntries)) : {}));
+      await this.d.stores.updateSubnet(ledger.subnet, false, (state) => {
+        if (!state) return {};
+        const out = settleEntries(state.ledger, items.map((i, n) => ({ name: i.entry.name, uid: i.uid, stored: stored[n], ops: subnetEntries })));
+        kinds = out.kinds;
+        return out.ledger === state.ledger ? {} : { write: out.ledger };
+      });
     }
-    const where = ledger === "" ? "the cluster ledger" : `SpiderSubnet "${ledger}"'s ledger`;
-    for (const n of settled) {
-      const { entry, source } = items[n] as (typeof items)[number];
-      this.d.metrics.provisionalClaims.inc({ result: stored[n] ? "kept" : "dropped" });
-      if (!stored[n]) this.d.log.info({ uid: entry.pending.uid, source }, `dropped ${entry.object} "${entry.name}"'s claim in ${where}: no such object was stored by the admission's deadline`);
-    }
+    const where = ledger.kind === "cluster" ? "the cluster ledger" : `SpiderSubnet "${ledger.subnet}"'s ledger`;
+    kinds.forEach((kind, n) => {
+      if (kind === "none") return;
+      const { entry, source, uid } = items[n] as EntryItem;
+      this.d.metrics.provisionalClaims.inc({ result: kind === "drop" ? "dropped" : "kept" });
+      if (kind === "drop") this.d.log.info({ uid, source }, `dropped ${entry.object} "${entry.name}"'s claim in ${where}: no object holding it was stored by the admission's deadline`);
+    });
   }
 
-  /** A workload CREATE's auto pools go when no such workload was stored: deleted, then released at once. */
-  private async settleWorkload(item: Extract<Item, { kind: "workload" }>): Promise<void> {
-    if (await orUndefined(readWorkload(this.d.apps, item.workload))) return;
+  /**
+   * The auto pools an admission of `item.workload` created go when the workload as stored
+   * now does not name them and no pod uses them: deleted, then released at once. Another
+   * admission of the same workload still pending here is waited for first (it may be the
+   * genuine one, reusing the pool).
+   */
+  private async settleWorkload(key: string, item: WorkloadItem): Promise<void> {
+    const later = [...this.items.values()].filter((i) => i.kind === "workload" && workloadKey(i.workload) === workloadKey(item.workload)).map((i) => i.due);
+    if (later.length > 0) {
+      this.items.set(key, { ...item, due: Math.max(...later) });
+      return;
+    }
+    const stored = await orUndefined(readWorkload(this.d.apps, item.workload));
+    const named = stored && !stored.metadata?.deletionTimestamp ? reservedPoolNames(stored.spec?.template?.metadata?.annotations) : new Map();
     for (const name of item.pools) {
+      if (named.has(name)) continue;
       const pool = await this.pools.get(name);
-      if (!pool || !unusedOrphan(pool, item.workload)) continue;
+      if (!pool || !unused(pool, item.workload)) continue;
       const body: k8s.V1DeleteOptions = { preconditions: { uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion } };
       if (!(await unlessRaced(this.d.custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, name, body })))) continue;
       this.d.metrics.provisionalClaims.inc({ result: "dropped" });
-      this.d.log.info({ uid: item.pending.uid, source: item.source, pool: name }, `deleted auto pool "${name}": ${item.workload.kind} ${workloadKey(item.workload)} was not stored by the admission's deadline`);
+      const why = stored ? "does not name it" : "was not stored";
+      this.d.log.info({ uid: item.uid, source: item.source, pool: name }, `deleted auto pool "${name}": ${item.workload.kind} ${workloadKey(item.workload)} ${why} by the admission's deadline`);
       const deleting = await this.pools.get(name);
       if (deleting) await this.d.finalizers.settlePool(deleting);
     }
   }
 }
 
-/** An auto pool of `workload` that no stored workload ever adopted and no pod uses. */
-function unusedOrphan(pool: SpiderIPPool, workload: WorkloadRef): boolean {
-  return ownedBy(pool, workload) && !pool.metadata.annotations?.[ADOPTED_ANNOTATION] && !pool.metadata.deletionTimestamp && (pool.status?.allocatedIPCount ?? 0) === 0 && !pool.status?.allocations?.holders.length;
+function ledgerKey(entry: PendingEntry): string {
+  return entry.ledger.kind === "cluster" ? "cluster" : `subnet/${entry.ledger.subnet}`;
+}
+
+/** An auto pool of `workload` that no pod uses and that is not going already. */
+function unused(pool: SpiderIPPool, workload: WorkloadRef): boolean {
+  return ownedBy(pool, workload) && !pool.metadata.deletionTimestamp && (pool.status?.allocatedIPCount ?? 0) === 0 && !pool.status?.allocations?.holders.length;
 }

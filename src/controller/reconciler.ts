@@ -120,6 +120,7 @@ export class Reconciler {
     await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
     await this.each("endpoint-restore", missingEndpoints(s), (e) => this.restoreEndpoint(e, now));
     await this.guarded("reserved-ips", undefined, () => this.reportSkippedReservedIPs());
+    await this.guarded("ledgers", undefined, () => this.ledgers.settleLapsed(s));
     await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
     await this.guarded("ledgers", undefined, () => this.ledgers.repair(s));
     await this.guarded("conflicts", undefined, async () => {
@@ -224,10 +225,7 @@ export class Reconciler {
 
   /** Claims that stayed beyond their stored pools (or subnets) for the grace period. */
   private ripe(ledger: string, claims: StaleClaim[], now: number): StaleClaim[] {
-    // A provisional claim past its deadline, judged on lists taken after it, is ripe at once:
-    // its object had to be stored by then (a replica that would have settled it may be gone).
-    const lapsed = (c: StaleClaim): boolean => c.pendingUntil !== undefined && c.pendingUntil <= now;
-    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now) || lapsed(c));
+    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now));
   }
 
   private exportGauges(s: Snapshot): void {

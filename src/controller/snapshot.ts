@@ -12,6 +12,8 @@ export interface Snapshot extends HolderView {
   endpoints: SpiderEndpoint[];
   /** By `namespace/name`. */
   deployments: Map<string, k8s.V1Deployment>;
+  /** When the first list was asked for: every object stored before then is in the lists. */
+  listedAt: number;
 }
 
 export interface SnapshotClients {
@@ -36,6 +38,7 @@ async function listSpider<T>(custom: k8s.CustomObjectsApi, plural: string): Prom
  * so a fresh claim is never mistaken for an orphan.
  */
 export async function takeSnapshot(c: SnapshotClients): Promise<Snapshot> {
+  const listedAt = Date.now();
   const [pools, subnets, endpoints] = await Promise.all([
     listSpider<SpiderIPPool>(c.custom, PLURAL.SpiderIPPool),
     listSpider<SpiderSubnet>(c.custom, PLURAL.SpiderSubnet),
@@ -57,5 +60,6 @@ export async function takeSnapshot(c: SnapshotClients): Promise<Snapshot> {
     statefulSets: byKey(statefulSets.items),
     deployments: byKey(deployments.items),
     terminatingNamespaces: new Set(namespaces.items.filter((n) => n.metadata?.deletionTimestamp).map((n) => n.metadata?.name as string)),
+    listedAt,
   };
 }

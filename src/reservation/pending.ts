@@ -72,18 +72,34 @@ export function settle(claim: Claim | undefined, uid: string, stored: StoredObje
   return kept.isEmpty ? { kind: "drop" } : { kind: "keep", addresses: kept };
 }
 
+/** One entry to settle: its name, the admission that marked it, the object as read, how its ledger is read and written. */
+export interface Due<L> {
+  readonly name: string;
+  readonly uid: string;
+  readonly stored: StoredObject | undefined;
+  readonly ops: EntryOps<L, Claim>;
+}
+
 /**
- * Settles entry `name` of `ledger` as it is now (inside its compare-and-swap), against
- * `stored` as read before; returns the ledger unchanged when there is nothing to do.
+ * Settles `due` entries of `ledger` as it is now (inside its compare-and-swap), each against
+ * its object as read before. Returns the ledger (the same one when nothing changed) and, by
+ * index into `due`, how each was settled ("none" for one a later admission marked since).
  */
-export function settleEntry<L, C extends Claim>(ledger: L, name: string, uid: string, stored: StoredObject | undefined, ops: EntryOps<L, C>): L {
-  const claim = ops.get(ledger, name);
-  const s = settle(claim, uid, stored);
-  if (!claim || s.kind === "none") return ledger;
-  if (s.kind === "drop") return ops.without(ledger, name);
-  const rest: Claim = { ...claim, addresses: s.addresses };
-  delete (rest as { pending?: Pending }).pending;
-  return ops.with(ledger, name, rest as C);
+export function settleEntries<L>(ledger: L, due: ReadonlyArray<Due<L>>): { ledger: L; kinds: Array<Settlement["kind"]> } {
+  let next = ledger;
+  const kinds = due.map((d) => {
+    const claim = d.ops.get(next, d.name);
+    const s = settle(claim, d.uid, d.stored);
+    if (!claim || s.kind === "none") return "none" as const;
+    if (s.kind === "drop") next = d.ops.without(next, d.name);
+    else {
+      const kept: Claim = { ...claim, addresses: s.addresses };
+      delete (kept as { pending?: Pending }).pending;
+      next = d.ops.with(next, d.name, kept);
+    }
+    return s.kind;
+  });
+  return { ledger: next, kinds };
 }
 
 /** A ledger entry an admission marked, and the object that must back it. */
@@ -104,6 +120,10 @@ export interface PendingEntry {
 export interface Provisional {
   readonly pending: Pending;
   marked(entry: PendingEntry): void;
-  /** A workload CREATE reserved `pools`: they go at the deadline if the workload is not stored by then. */
-  reservedFor?(workload: { kind: "Deployment" | "StatefulSet"; namespace: string; name: string }, pools: string[]): void;
+  /**
+   * The admission of a workload created auto pool `pool` (reserve.ts): it goes at the deadline
+   * if the workload as stored then does not name it and no pod uses it (a forged CREATE, or
+   * an UPDATE that switched subnets, that never got stored).
+   */
+  createdPool?(workload: { kind: "Deployment" | "StatefulSet"; namespace: string; name: string }, pool: string): void;
 }

@@ -33,29 +33,13 @@ export interface ReservationPlan {
 }
 
 /**
- * A Deployment's maxSurge as the deployment controller resolves it: an integer, or a
- * percentage of replicas rounded up; 25% when unset; 0 for Recreate.
+ * The default N when `ippool-ip-number` is absent: +1, Spiderpool's default, for every kind.
+ * A rollout's surge pods that find the pool full while old pods still hold their addresses
+ * (preStop, grace period) wait for those addresses at the agent (src/agent/release-wait.ts)
+ * instead of failing their sandbox.
  */
-export function resolvedMaxSurge(spec: WorkloadShape): number {
-  if (spec.strategy?.type === "Recreate") return 0;
-  const replicas = spec.replicas ?? 1;
-  const surge = spec.strategy?.rollingUpdate?.maxSurge ?? "25%";
-  if (typeof surge === "number") return surge;
-  const m = /^(\d+)%$/.exec(surge);
-  return m ? Math.ceil((replicas * Number(m[1])) / 100) : Number.parseInt(surge, 10) || 0;
-}
-
-/**
- * The default N when `ippool-ip-number` is absent. For a rolling Deployment: its maxSurge plus
- * its replicas. A pod keeps its address until its containers have stopped (preStop, grace
- * period), so during a rollout every old pod may still hold one while replicas + maxSurge new
- * pods start; with less, new pods fail their sandbox and the kubelet's backoff stretches a
- * 2.5 s rollout to minutes (npm run bench:rollout). Recreate and StatefulSets (whose pods keep
- * their ordinal's address and are replaced only once gone): +1, Spiderpool's default.
- */
-export function defaultIPNumber(kind: WorkloadRef["kind"], spec: WorkloadShape): IPNumber {
-  const rolling = kind === "Deployment" && spec.strategy?.type !== "Recreate";
-  return { flexible: true, count: rolling ? Math.max(1, resolvedMaxSurge(spec) + (spec.replicas ?? 1)) : 1 };
+export function defaultIPNumber(): IPNumber {
+  return { flexible: true, count: 1 };
 }
 
 export function poolSize(ipNumber: IPNumber, replicas: number): number {
@@ -78,7 +62,7 @@ export function planReservation(
 ): ReservationPlan | undefined {
   const subnets = parseSubnetAnnotations(templateAnnotations);
   if (!subnets) return undefined;
-  const ipNumber = parseIPNumber(templateAnnotations) ?? defaultIPNumber(workload.kind, spec);
+  const ipNumber = parseIPNumber(templateAnnotations) ?? defaultIPNumber();
   const replicas = spec.replicas ?? 1;
   const size = poolSize(ipNumber, replicas);
   const pools: PoolPlan[] = [];

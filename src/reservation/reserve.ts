@@ -88,6 +88,7 @@ async function claimAndEnsure(
   if (outcome.write && !dryRun) provisional?.marked({ ledger: { kind: "subnet", subnet: pool.subnet }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   if (!outcome.verdict.allowed || dryRun || !subnet || !outcome.addresses) return { verdict: outcome.verdict };
   const ensured = await ensurePool(plan, pool, pools, { subnet, addresses: outcome.addresses, existing });
+  if (!existing && "stored" in ensured) provisional?.createdPool?.(plan.workload, pool.name);
   return "verdict" in ensured ? ensured : { claimed: outcome.addresses, stored: ensured.stored };
 }
 

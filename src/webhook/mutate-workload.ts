@@ -98,7 +98,5 @@ export async function admitWorkload(req: AdmissionRequest, deps: WorkloadDeps, p
   if ("verdict" in decided) return decided.verdict;
   if (!decided.plan) return allow(decided.patch);
   const reserved = await reserve(decided.plan, deps, req.dryRun, { provisional });
-  // A CREATE's pools exist before the workload does: they go if it never gets stored.
-  if (reserved.allowed && req.operation === "CREATE" && !req.dryRun) provisional?.reservedFor?.(decided.plan.workload, decided.plan.pools.map((p) => p.name));
   return reserved.allowed ? allow(decided.patch, reserved.warnings) : reserved;
 }

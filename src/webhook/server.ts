@@ -13,6 +13,7 @@ import type { Verdict } from "../api/verdict.js";
 import { type RetryOptions, withTransientRetry } from "../k8s/transient.js";
 import { failureVerdict, reviewPurpose } from "./failure.js";
 import { type RateLimit, SourceRateLimiter } from "./rate-limit.js";
+import type { ApiServerSources } from "./sources.js";
 
 /**
  * Decides one parsed request from `source` (the caller's certificate name with mutual TLS,
@@ -44,6 +45,8 @@ export interface WebhookServerOptions {
   rateLimit?: RateLimit;
   /** A source went over its rate: its provisional claims are settled at once (PendingClaims.lapseSource). */
   onFlood?: (source: string) => void;
+  /** Sources that are the API servers: not rate-limited (PINPOOL_WEBHOOK_API_SERVERS). */
+  apiServers?: ApiServerSources;
   /** Retrying transient API failures; WEBHOOK_RETRY unless a test shortens it. */
   retry?: RetryOptions;
 }
@@ -147,7 +150,7 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
       await reply.code(401).send({ error: refused });
       return;
     }
-    const wait = limiter?.take(request.ip) ?? 0;
+    const wait = limiter && !o.apiServers?.includes(request.ip) ? limiter.take(request.ip) : 0;
     if (wait === 0) return;
     o.metrics.refused.inc({ reason: "rate_limited" });
     o.onFlood?.(request.ip);

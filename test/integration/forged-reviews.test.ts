@@ -1,7 +1,7 @@
 /**
  * Forged reviews against the real API server's ledgers: the registered controller (mutual
  * TLS, the default) answers none, and a webhook-only replica with PINPOOL_CLIENT_AUTH=none
- * (a 4 s claim deadline, a low rate) shows what bounds a forger there: its claims are
+ * (a 6 s claim deadline, the least allowed; a low rate) shows what bounds a forger there: its claims are
  * settled at their deadline or as soon as it floods, never left for the sweep.
  */
 import { execFileSync } from "node:child_process";
@@ -12,11 +12,11 @@ import { expect } from "chai";
 import { type LocalController, startLocalController } from "../../scripts/cluster/controller.js";
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { LOCAL_PORTS } from "../../scripts/cluster/ports.js";
-import { forgedSpiderReview, forgedWorkloadReview, sendReviews } from "../fixtures/forged.js";
-import { poolYaml, subnetYaml } from "./manifests.js";
+import { forgedSpiderReview, forgedWorkloadReview, forgedWorkloadUpdate, sendReviews } from "../fixtures/forged.js";
+import { deploymentYaml, poolYaml, subnetYaml } from "./manifests.js";
 import { cluster, pinpoolController } from "./setup.js";
 
-const DEADLINE_S = 4;
+const DEADLINE_S = 6;
 
 type ClusterLedgerJson = { subnets: Record<string, { pending?: unknown }>; pools: Record<string, { ips: string[]; pending?: unknown }> };
 
@@ -112,6 +112,23 @@ describe("forged admission reviews", function () {
     expect(await kubectlOk(["get", "spiderippool", pools[0] as string, "-o", "jsonpath={.spec.ips}"])).to.equal('["10.83.0.10-10.83.0.13"]');
     await waitFor("the ghost's pool to go", (DEADLINE_S + 10) * 1000, async () => ((await kubectl(["get", "spiderippool", pools[0] as string])).code !== 0 ? true : undefined));
     await waitFor("its claim to be released", 10_000, async () => (Object.keys(await subnetLedger(subnet)).length === 0 ? true : undefined));
+  });
+
+  it("without mutual TLS, a forged UPDATE switching a live Deployment to another subnet has the pool it made deleted once the stored Deployment does not name it", async () => {
+    const [first, second] = [uniqueName("forged-upd-a"), uniqueName("forged-upd-b")];
+    made.push(first, second);
+    await kubectlOk(["apply", "-f", "-"], subnetYaml(first, "10.85.0.0/24", "10.85.0.10-10.85.0.50"));
+    await kubectlOk(["apply", "-f", "-"], subnetYaml(second, "10.86.0.0/24", "10.86.0.10-10.86.0.50"));
+    const namespace = await createNamespace(cluster().core, "forged-upd");
+    await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("live", 1, { "ipam.spidernet.io/subnet": JSON.stringify({ ipv4: [first] }) }));
+    const stored = JSON.parse(await kubectlOk(["get", "deployment", "-n", namespace, "live", "-o", "json"])) as Record<string, unknown>;
+    const sent = await sendReviews(`https://127.0.0.1:${open.port}/mutate`, [forgedWorkloadUpdate(stored, second)]);
+    expect(sent.allowed).to.equal(1);
+    const made2 = Object.keys(await subnetLedger(second));
+    expect(made2).to.have.length(1);
+    await waitFor("the forged update's pool to go", (DEADLINE_S + 10) * 1000, async () => ((await kubectl(["get", "spiderippool", made2[0] as string])).code !== 0 ? true : undefined));
+    await waitFor("its claim to be released", 10_000, async () => (Object.keys(await subnetLedger(second)).length === 0 ? true : undefined));
+    expect(Object.keys(await subnetLedger(first))).to.have.length(1); // the live Deployment's pool stays
   });
 
   it("without mutual TLS, a flood is rate-limited and settles the flooder's claims at once: a real subnet applies during the flood", async () => {

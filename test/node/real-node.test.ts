@@ -84,14 +84,14 @@ spec:
     expect(after.map((p) => [p.name, p.ip])).to.deep.equal(before.map((p) => [p.name, p.ip]));
   });
 
-  it("a rollout restart whose old pods take seconds to stop never waits for an address with the default pool size", async () => {
-    // Old pods keep their addresses through preStop; the default pool (replicas + maxSurge
-    // more) covers every one of them still stopping while the new ones start.
+  it("a rollout restart whose old pods take seconds to stop has no failed sandbox on the default +1 pool", async () => {
+    // Old pods keep their addresses through preStop: a surge pod that finds the +1 pool
+    // full waits at the agent for a stopping pod's address instead of failing its sandbox.
     const yaml = slowStopDeployment({ name: "slow-stop", replicas: 3, stopSeconds: 4, annotations: { "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}' } });
     await kubectlOk(["apply", "-n", namespace, "-f", "-"], yaml);
     await kubectlOk(["rollout", "status", "-n", namespace, "deployment/slow-stop", "--timeout=120s"]);
     const size = (await pool(await autoPoolOf(namespace, "slow-stop"))).status?.totalIPCount;
-    expect(size, "3 replicas + maxSurge 1 + 3 still stopping").to.equal(7);
+    expect(size, "3 replicas + 1").to.equal(4);
     const restarted = new Date(Math.floor(Date.now() / 1000) * 1000); // events carry whole seconds
     await kubectlOk(["rollout", "restart", "-n", namespace, "deployment/slow-stop"]);
     await kubectlOk(["rollout", "status", "-n", namespace, "deployment/slow-stop", "--timeout=120s"]);
@@ -99,6 +99,9 @@ spec:
     const events = await cluster().core.listNamespacedEvent({ namespace, fieldSelector: "reason=FailedCreatePodSandBox" });
     const mine = events.items.filter((e) => e.involvedObject.name?.startsWith("slow-stop-") && (e.lastTimestamp ?? e.eventTime ?? new Date(0)) >= restarted);
     expect(mine.map((e) => e.message)).to.deep.equal([]);
+    // And it was the wait that did it: a surge pod found the pool full and waited.
+    const agentLog = await kubectlOk(["logs", "-n", "pinpool-system", "daemonset/pinpool-agent", `--since-time=${restarted.toISOString()}`]);
+    expect(agentLog).to.match(new RegExp(`"pod":"${namespace}/slow-stop-[^"]+".*every IPv4 pool is full; waiting up to \\d+ s for the address ${namespace}/slow-stop-`));
     await kubectlOk(["delete", "deployment", "-n", namespace, "slow-stop", "--wait=true"]);
   });
 

@@ -17,4 +17,10 @@ describe("controller configuration", () => {
     );
     expect(() => loadControllerConfig({ PINPOOL_CLIENT_AUTH: "off" })).to.throw(ConfigError, 'PINPOOL_CLIENT_AUTH="off": expected "mtls"');
   });
+
+  it("bounds the claims' deadline below by the webhooks' timeout, and lists the API servers' addresses", () => {
+    expect(loadControllerConfig({}).pendingClaimSeconds).to.equal(15);
+    expect(() => loadControllerConfig({ PINPOOL_PENDING_CLAIM_SECONDS: "5" })).to.throw(ConfigError, 'PINPOOL_PENDING_CLAIM_SECONDS="5": expected a number of seconds from 6 to 86400');
+    expect(loadControllerConfig({ PINPOOL_WEBHOOK_API_SERVERS: " 192.0.2.2, 10.0.0.0/8 ," }).apiServers).to.deep.equal(["192.0.2.2", "10.0.0.0/8"]);
+  });
 });

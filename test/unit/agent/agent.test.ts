@@ -194,7 +194,7 @@ describe("agent/decideClaim", () => {
 
   it("reports exhaustion with the pool's size and holders", () => {
     const full = pool({}, { prefixes: ["default/a-"], ips: ["10.0.0.10-10.0.0.12"], holders: ["0:x", "0:y", "0:z"] });
-    expect(decideClaim(full, "p", 4, pod, empty)).to.deep.equal({ kind: "exhausted", size: 3n, holders: 3 });
+    expect(decideClaim(full, "p", 4, pod, empty)).to.deep.equal({ kind: "exhausted", size: 3n, holders: 3, pool: full });
   });
 
   it("skips pools it may not use, saying why", () => {

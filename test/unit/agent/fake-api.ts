@@ -22,13 +22,14 @@ export function poolWrites(pools: Map<string, SpiderIPPool>): PoolWrites {
 }
 
 /** An Ipam of node1 on the fake clients; `log` collects the messages it logs as errors. */
-export function fakeIpam(fakes: { core: object; apps: object; custom: object }, caches?: NodeCaches, log?: string[]): Ipam {
+export function fakeIpam(fakes: { core: object; apps: object; custom: object }, caches?: NodeCaches, log?: string[], addWaitMs?: number): Ipam {
   return new Ipam({
     core: fakes.core as CoreV1Api,
     apps: fakes.apps as AppsV1Api,
     custom: fakes.custom as CustomObjectsApi,
     node: "node1",
     ...(caches ? { caches } : {}),
-    ...(log ? { log: { error: (_o: object, m: string) => log.push(m) } } : {}),
+    ...(log ? { log: { error: (_o: object, m: string) => log.push(m), info: (_o: object, m: string) => log.push(m) } } : {}),
+    ...(addWaitMs !== undefined ? { addWaitMs } : {}),
   });
 }

@@ -198,11 +198,12 @@ describe("agent/Ipam: a pod whose ownerReference names a StatefulSet is its ordi
   const web = (replicas: number): V1StatefulSet => ({ metadata: { name: "web", namespace: "t", uid: "real" }, spec: { replicas } as V1StatefulSet["spec"] });
   const named = (pod: V1Pod): V1Pod => ({ ...pod, metadata: { ...pod.metadata, annotations: { "ipam.spidernet.io/ippool": '{"ipv4":["p"]}' } } });
 
-  it("ADD: a pod naming set web with another UID is a plain pod and never gets ordinal 1's address", async () => {
+  it("ADD: a pod naming set web with another UID is told to come back, and takes neither ordinal 1's address nor a new one", async () => {
     const c = fakeCluster({ pods: [named(claiming("forged"))], pools: [pool("p", 0, ["t/web/1"])], statefulSets: [web(3)] });
     const ipam = c.ipam();
-    expect((await ipam.add(request("ADD", "t", "web-1"))).ips).to.deep.equal([{ address: "10.0.0.11/24" }]);
-    expect(holdersOf(c.pools, "p")).to.deep.equal(["t/web/1", "t/web-1"]);
+    const refused = await ipam.add(request("ADD", "t", "web-1")).then(() => undefined, (e: unknown) => e as { code: number; msg: string });
+    expect(refused).to.deep.include({ code: 11, msg: "pod t/web-1 names StatefulSet web (UID forged) as its controller, which the API server does not have" });
+    expect(holdersOf(c.pools, "p")).to.deep.equal(["t/web/1"]);
     await ipam.endpoints.drain();
   });
 
@@ -215,10 +216,12 @@ describe("agent/Ipam: a pod whose ownerReference names a StatefulSet is its ordi
     await ipam.endpoints.drain();
   });
 
-  it("ADD: a pod naming a set that does not exist is a plain pod", async () => {
+  it("ADD: a pod naming a set that does not exist (deleted with --cascade=orphan, the reference not dropped yet) is told to come back", async () => {
     const c = fakeCluster({ pods: [named(claiming("real"))], pools: [pool("p", 0, ["t/web/1"])] });
     const ipam = c.ipam();
-    expect((await ipam.add(request("ADD", "t", "web-1"))).ips).to.deep.equal([{ address: "10.0.0.11/24" }]);
+    const refused = await ipam.add(request("ADD", "t", "web-1")).then(() => undefined, (e: unknown) => e as { code: number });
+    expect(refused).to.deep.include({ code: 11 });
+    expect(holdersOf(c.pools, "p")).to.deep.equal(["t/web/1"]);
     await ipam.endpoints.drain();
   });
 

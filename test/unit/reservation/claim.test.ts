@@ -5,7 +5,7 @@ import { parseIPList } from "../../../src/ip/ip-list.js";
 import { RangeSet } from "../../../src/ip/range-set.js";
 import { decideClaim } from "../../../src/reservation/claim.js";
 import { SubnetLedger } from "../../../src/reservation/ledger.js";
-import { defaultIPNumber, planReservation, resolvedMaxSurge } from "../../../src/reservation/plan.js";
+import { defaultIPNumber, planReservation } from "../../../src/reservation/plan.js";
 
 const nginx = { namespace: "default", kind: "Deployment" as const, name: "nginx" };
 const plan = (size: number, subnet = "nginx-subnet-v4") => ({ name: autoPoolName(nginx, "eth0", 4, subnet), interface: "eth0", family: 4 as const, subnet, size });
@@ -78,17 +78,10 @@ describe("reservation/decideClaim", () => {
 });
 
 describe("reservation/plan", () => {
-  it("resolves maxSurge as the deployment controller does", () => {
-    expect(resolvedMaxSurge({ replicas: 10 })).to.equal(3); // 25% rounded up
-    expect(resolvedMaxSurge({ replicas: 2, strategy: { rollingUpdate: { maxSurge: "50%" } } })).to.equal(1);
-    expect(resolvedMaxSurge({ replicas: 2, strategy: { rollingUpdate: { maxSurge: 4 } } })).to.equal(4);
-    expect(resolvedMaxSurge({ replicas: 9, strategy: { type: "Recreate" } })).to.equal(0);
-    // Every old pod may still be stopping while replicas + maxSurge new ones start.
-    expect(defaultIPNumber("Deployment", { replicas: 20 })).to.deep.equal({ flexible: true, count: 25 });
-    expect(defaultIPNumber("Deployment", { replicas: 4, strategy: { rollingUpdate: { maxSurge: 0 } } })).to.deep.equal({ flexible: true, count: 4 });
-    expect(defaultIPNumber("Deployment", { replicas: 0 })).to.deep.equal({ flexible: true, count: 1 });
-    expect(defaultIPNumber("StatefulSet", { replicas: 3 })).to.deep.equal({ flexible: true, count: 1 });
-    expect(defaultIPNumber("Deployment", { replicas: 2, strategy: { type: "Recreate" } })).to.deep.equal({ flexible: true, count: 1 });
+  it("defaults N to +1 for every kind, as Spiderpool does (a rollout's surge pods wait at the agent for stopping pods' addresses)", () => {
+    expect(defaultIPNumber()).to.deep.equal({ flexible: true, count: 1 });
+    const nginxSpec = { replicas: 10, template: { metadata: { annotations: { "ipam.spidernet.io/subnet": '{"ipv4":["s"]}' } } } };
+    expect(planReservation(nginx, nginxSpec.template.metadata.annotations, nginxSpec)?.pools[0]?.size).to.equal(11);
   });
 
   it("names pools deterministically, within 63 characters, apart across namespaces and interfaces", () => {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { parseIPList } from "../../../src/ip/ip-list.js";
 import { ClusterLedger, SubnetLedger, clusterEntries, subnetEntries } from "../../../src/reservation/ledger.js";
-import { markPending, pendingOf, settle, settleEntry } from "../../../src/reservation/pending.js";
+import { markPending, pendingOf, settle, settleEntries } from "../../../src/reservation/pending.js";
 import { parseCidr } from "../../../src/ip/cidr.js";
 import { RELEASE_FINALIZER } from "../../../src/api/types.js";
 
@@ -46,14 +46,24 @@ describe("reservation/pending: provisional admission claims", () => {
     expect(settle({ addresses: ips("10.0.0.2") }, pending.uid, undefined)).to.deep.equal({ kind: "none" }); // settled before
   });
 
-  it("settles inside the ledger: the entry goes, or stays cut with its mark removed and its revision kept", () => {
-    const ledger = ClusterLedger.empty().with("subnets", "forged", { cidr: parseCidr("10.9.0.0/16"), addresses: ips("10.9.0.0-10.9.255.255"), rev: 3, pending });
-    expect(settleEntry(ledger, "forged", pending.uid, undefined, clusterEntries("subnets")).subnets.has("forged")).to.equal(false);
+  it("settles inside the ledger: the entry goes, or stays cut with its mark removed and its revision kept; a later mark stands", () => {
+    const ops = clusterEntries("subnets");
+    const ledger = ClusterLedger.empty()
+      .with("subnets", "forged", { cidr: parseCidr("10.9.0.0/16"), addresses: ips("10.9.0.0-10.9.255.255"), rev: 3, pending })
+      .with("subnets", "remarked", { cidr: parseCidr("10.8.0.0/16"), addresses: ips("10.8.0.1"), pending: { uid: "later", until: pending.until + 5 } });
+    const gone = settleEntries(ledger, [
+      { name: "forged", uid: pending.uid, stored: undefined, ops },
+      { name: "remarked", uid: pending.uid, stored: undefined, ops },
+    ]);
+    expect(gone.kinds).to.deep.equal(["drop", "none"]);
+    expect([...gone.ledger.subnets.keys()]).to.deep.equal(["remarked"]);
     const stored = { metadata: { name: "forged" }, spec: { subnet: "10.9.0.0/16", ips: ["10.9.0.1-10.9.0.5"] } };
-    const kept = settleEntry(ledger, "forged", pending.uid, stored, clusterEntries("subnets")).subnets.get("forged");
+    const cut = settleEntries(ledger, [{ name: "forged", uid: pending.uid, stored, ops }]);
+    const kept = cut.ledger.subnets.get("forged");
+    expect(cut.kinds).to.deep.equal(["keep"]);
     expect(kept?.addresses.toString()).to.equal("10.9.0.1-10.9.0.5");
     expect(kept?.rev).to.equal(3);
     expect(kept).to.not.have.property("pending");
-    expect(settleEntry(ledger, "forged", "another-uid", undefined, clusterEntries("subnets"))).to.equal(ledger);
+    expect(settleEntries(ledger, [{ name: "forged", uid: "another-uid", stored: undefined, ops }]).ledger).to.equal(ledger);
   });
 });
