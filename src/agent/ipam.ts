@@ -154,9 +154,10 @@ export class Ipam {
         if (waitingFor) this.log?.info?.({ pod, waitedMs: this.waits.now() - started }, `got ${formatAddress(family, tried.address)} after waiting for a full pool`);
         return tried;
       }
-      const coming = tried.full.length > 0 && this.waits.now() < until ? await this.waits.releaseComing(tried.full) : undefined;
+      const replicaSet = facts.controller?.kind === "ReplicaSet" ? facts.controller.name : undefined;
+      const coming = tried.full.length > 0 && this.waits.now() < until ? await this.waits.releaseComing(tried.full, replicaSet) : undefined;
       if (!coming) throw claimFailure(tried, family, pod, source);
-      if (coming !== waitingFor) this.log?.info?.({ pod, pools: tried.full.map((p) => p.metadata.name), releasing: coming }, `every IPv${family} pool is full; waiting up to ${Math.round((until - this.waits.now()) / 1000)} s for the address ${coming} (being deleted) releases`);
+      if (coming !== waitingFor) this.log?.info?.({ pod, pools: tried.full.map((p) => p.metadata.name), releasing: coming }, `every IPv${family} pool is full; waiting up to ${Math.round((until - this.waits.now()) / 1000)} s for the address ${coming} releases (being deleted, or of an older revision)`);
       waitingFor = coming;
       await this.waits.changed(tried.full.map((p) => ({ name: p.metadata.name as string, ...(p.metadata.resourceVersion ? { version: p.metadata.resourceVersion } : {}) })), until);
     }

@@ -4,8 +4,9 @@
  * stop (preStop, grace period): on a `+1` pool the second new pod finds it full. Failing
  * that ADD (FailedCreatePodSandBox) hands the pod to the kubelet's backoff, which stretches
  * a rollout of seconds to minutes; waiting, within a bound, for the release of a pod that
- * is being deleted lets it start the moment the address frees. Only a release that is
- * coming is waited for: a pool full of running pods fails at once, as before.
+ * is being deleted, or of an older revision's pod that the rollout will delete, lets it
+ * start the moment the address frees. Only a release that is coming is waited for: a pool
+ * full of running pods of the claimant's own revision fails at once, as before.
  */
 import type * as k8s from "@kubernetes/client-node";
 import { parsedOrUndefined } from "../api/address-spec.js";
@@ -40,11 +41,15 @@ export class ReleaseWait {
   }
 
   /**
-   * A pod holding an address of one of `pools` that is being deleted (`namespace/name`), so
-   * an address will come free; undefined when none is. StatefulSet ordinals keep their
-   * address across their pods' deletion: they free nothing.
+   * A pod holding an address of one of `pools` whose address will come free
+   * (`namespace/name`), or undefined when none will: one being deleted, or, for a claimant
+   * of ReplicaSet `replicaSet`, one of another ReplicaSet of the same Deployment (an older
+   * revision, which the rollout scales down once new pods are ready: with a +1 pool the
+   * next new pod waits for that, not only for pods already stopping). StatefulSet ordinals
+   * keep their address across their pods' deletion: they free nothing.
    */
-  async releaseComing(pools: readonly SpiderIPPool[]): Promise<string | undefined> {
+  async releaseComing(pools: readonly SpiderIPPool[], replicaSet?: string): Promise<string | undefined> {
+    const deployment = replicaSet && deploymentOf(replicaSet);
     for (const pool of pools) {
       const spec = parsedOrUndefined(pool.spec);
       if (!spec) continue;
@@ -54,6 +59,8 @@ export class ReleaseWait {
         if (!parsed || "statefulSet" in parsed) continue;
         const pod = await this.d.readPod(parsed.namespace, parsed.pod);
         if (pod?.metadata?.deletionTimestamp) return `${parsed.namespace}/${parsed.pod}`;
+        const owner = pod?.metadata?.ownerReferences?.find((o) => o.controller && o.kind === "ReplicaSet");
+        if (deployment && owner && owner.name !== replicaSet && deploymentOf(owner.name) === deployment) return `${parsed.namespace}/${parsed.pod}`;
       }
     }
     return undefined;
@@ -68,4 +75,9 @@ export class ReleaseWait {
     }
     return false;
   }
+}
+
+/** The Deployment a ReplicaSet's name says it belongs to (`<deployment>-<pod-template-hash>`). */
+function deploymentOf(replicaSet: string): string {
+  return replicaSet.slice(0, replicaSet.lastIndexOf("-"));
 }

@@ -11,6 +11,8 @@ import { fakeIpam, poolWrites } from "./fake-api.js";
 
 const ANNOTATIONS = { "ipam.spidernet.io/ippool": JSON.stringify({ ipv4: ["p"] }) };
 const running = (name: string): V1Pod => ({ metadata: { name, namespace: "t", uid: `uid-${name}`, annotations: ANNOTATIONS } });
+/** A pod of ReplicaSet `rs` (of Deployment web). */
+const ofReplicaSet = (name: string, rs: string): V1Pod => ({ metadata: { ...running(name).metadata, ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: rs, uid: `uid-${rs}`, controller: true }] } });
 const deleting = (name: string): V1Pod => ({ metadata: { ...running(name).metadata, deletionTimestamp: new Date("2026-12-07T00:00:00Z") } });
 
 /** Pool p: 10.0.1.10 and .11, held by `holders` (pod names in namespace t). */
@@ -22,8 +24,9 @@ const fullPool = (holders: string[]): SpiderIPPool => ({
   status: { allocations: { prefixes: ["t/"], ips: ["10.0.1.10", "10.0.1.11"], holders: holders.map((h) => `0:${h}`) }, allocatedIPCount: holders.length },
 });
 
+/** `pods` exist; all but the last (the claimant) hold p's two addresses. */
 function cluster(pods: V1Pod[], addWaitMs: number) {
-  const pools = new Map([["p", fullPool(pods.filter((p) => p.metadata?.name !== "new").map((p) => p.metadata?.name as string))]]);
+  const pools = new Map([["p", fullPool(pods.slice(0, -1).map((p) => p.metadata?.name as string))]]);
   const notFound = () => Promise.reject(new ApiException<unknown>(404, "Not Found", "{}", {}));
   const reads: string[] = [];
   const core = {
@@ -65,7 +68,21 @@ describe("agent ADD on a full pool (release-wait.ts)", () => {
     await new Promise((r) => setTimeout(r, 300));
     release(pools, "old-a");
     expect((await answer).ips.map((i) => i.address)).to.deep.equal(["10.0.1.10/24"]);
-    expect(log[0]).to.equal("every IPv4 pool is full; waiting up to 30 s for the address t/old-a (being deleted) releases");
+    expect(log[0]).to.equal("every IPv4 pool is full; waiting up to 30 s for the address t/old-a releases (being deleted, or of an older revision)");
+  });
+
+  it("waits for an older revision's running pod too (the rollout deletes it once new pods are ready), not for its own revision's", async () => {
+    const pods = [ofReplicaSet("web-old1-a", "web-old1"), ofReplicaSet("web-new2-b", "web-new2"), ofReplicaSet("web-new2-c", "web-new2")];
+    const { ipam, pools, log } = cluster(pods, 30_000);
+    const answer = ipam.add(add("web-new2-c"));
+    await new Promise((r) => setTimeout(r, 300));
+    release(pools, "web-old1-a");
+    expect((await answer).ips.map((i) => i.address)).to.deep.equal(["10.0.1.10/24"]);
+    expect(log[0]).to.equal("every IPv4 pool is full; waiting up to 30 s for the address t/web-old1-a releases (being deleted, or of an older revision)");
+    const same = cluster([ofReplicaSet("web-new2-a", "web-new2"), ofReplicaSet("web-new2-b", "web-new2"), ofReplicaSet("web-new2-c", "web-new2")], 60_000);
+    // (the claimant web-new2-c holds nothing: the pool's two addresses are a's and b's)
+    const failed = await same.ipam.add(add("web-new2-c")).then(() => undefined, (e: unknown) => e as { code: number });
+    expect(failed).to.deep.include({ code: 102 });
   });
 
   it("fails at once when every holder is running: nothing is about to come free", async () => {
