@@ -47,6 +47,12 @@ export interface PendingClaimsDeps {
   now?: () => number;
 }
 
+/**
+ * Settling waits this much past the earliest deadline, so the admissions of a burst are
+ * settled together: one ledger write per ledger per second of admissions, not one each.
+ */
+const COALESCE_MS = 1_000;
+
 /** A failed settlement is tried again this much later, this many times; then the sweep has it. */
 const RETRY_MS = 2_000;
 const MAX_TRIES = 5;
@@ -118,7 +124,7 @@ export class PendingClaims {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (next === Infinity) return;
-    this.timer = setTimeout(() => void this.run(), Math.max(0, next - this.now()));
+    this.timer = setTimeout(() => void this.run(), Math.max(0, next + COALESCE_MS - this.now()));
     this.timer.unref();
   }
 
