@@ -4,12 +4,14 @@
  * far as its object holds it and dropped when no object was stored; an auto pool an
  * admission created is deleted when the workload as stored does not name it and no pod
  * uses it. A forged review therefore blocks a range until the deadline (the webhooks'
- * timeout plus a margin), not for the sweep's grace period. A source that floods the
+ * timeout plus a margin, and up to a second more to settle a burst together), not for the
+ * sweep's grace period. A source that floods the
  * webhook without mutual TLS has its claims settled at once. The leader's sweep settles
  * what a replica that died first left (LedgerReconciler.settleLapsed).
  */
 import type * as k8s from "@kubernetes/client-node";
 import { reservedPoolNames } from "../api/annotations.js";
+import { LABEL } from "../api/labels.js";
 import { type WorkloadRef, workloadKey } from "../api/names.js";
 import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../api/types.js";
 import { orUndefined } from "../k8s/errors.js";
@@ -19,6 +21,7 @@ import { ownedBy } from "../reservation/auto-pool.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
 import { type Due, type PendingEntry, type Provisional, type StoredObject, settleEntries } from "../reservation/pending.js";
+import { ADOPTED_ANNOTATION } from "./auto-pools.js";
 import { unlessRaced } from "./effects.js";
 import type { Finalizers } from "./finalizers.js";
 
@@ -228,7 +231,12 @@ function ledgerKey(entry: PendingEntry): string {
   return entry.ledger.kind === "cluster" ? "cluster" : `subnet/${entry.ledger.subnet}`;
 }
 
-/** An auto pool of `workload` that no pod uses and that is not going already. */
+/**
+ * An auto pool of `workload` that no pod uses and that is not going already. Not one a
+ * stored workload adopted with `ippool-reclaim: "false"`: that workload existed and asked
+ * for its pool to outlive it (created and deleted within the deadline, say).
+ */
 function unused(pool: SpiderIPPool, workload: WorkloadRef): boolean {
-  return ownedBy(pool, workload) && !pool.metadata.deletionTimestamp && (pool.status?.allocatedIPCount ?? 0) === 0 && !pool.status?.allocations?.holders.length;
+  const kept = !!pool.metadata.annotations?.[ADOPTED_ANNOTATION] && pool.metadata.labels?.[LABEL.reclaim] === "false";
+  return ownedBy(pool, workload) && !kept && !pool.metadata.deletionTimestamp && (pool.status?.allocatedIPCount ?? 0) === 0 && !pool.status?.allocations?.holders.length;
 }
