@@ -30,6 +30,8 @@ interface Base {
   uid: string;
   due: number;
   tries: number;
+  /** Settle at `due`, without waiting to settle a burst together (its source is flooding). */
+  now?: boolean;
 }
 type EntryItem = Base & { kind: "entry"; entry: PendingEntry };
 type WorkloadItem = Base & { kind: "workload"; workload: WorkloadRef; pools: Set<string> };
@@ -101,7 +103,11 @@ export class PendingClaims {
   /** Settles every claim `source` has pending now (it is flooding the webhook). */
   lapseSource(source: string): void {
     const now = this.now();
-    for (const item of this.items.values()) if (item.source === source) item.due = Math.min(item.due, now);
+    for (const item of this.items.values()) {
+      if (item.source !== source) continue;
+      item.due = Math.min(item.due, now);
+      item.now = true;
+    }
     this.schedule();
   }
 
@@ -123,11 +129,11 @@ export class PendingClaims {
   private schedule(): void {
     if (this.running) return; // run() schedules again when it is done
     let next = Infinity;
-    for (const item of this.items.values()) next = Math.min(next, item.due);
+    for (const item of this.items.values()) next = Math.min(next, item.due + (item.now ? 0 : COALESCE_MS));
     clearTimeout(this.timer);
     this.timer = undefined;
     if (next === Infinity) return;
-    this.timer = setTimeout(() => void this.run(), Math.max(0, next + COALESCE_MS - this.now()));
+    this.timer = setTimeout(() => void this.run(), Math.max(0, next - this.now()));
     this.timer.unref();
   }
 
