@@ -140,26 +140,33 @@ export class Ipam {
 
   /**
    * Claims an address of `family` from the first candidate pool that serves `claimant`.
-   * When every candidate is full but a pod holding one of their addresses is being deleted,
-   * waits (up to PINPOOL_ADD_WAIT_SECONDS) for that address instead of failing (release-wait.ts).
+   * When every candidate is full but an address of theirs is about to come free, waits for
+   * it until `until` (the request's one bound, release-wait.ts) instead of failing; the
+   * pod is looked at again each time, so a pod deleted meanwhile stops waiting.
    */
-  private async claimFrom(names: string[], family: Family, facts: PodFacts, claimant: Claimant, source: string): Promise<Claimed> {
+  private async claimFrom(names: string[], family: Family, facts: PodFacts, claimant: Claimant, { source, pod, until }: { source: string; pod: k8s.V1Pod; until: number }): Promise<Claimed> {
     const started = this.waits.now();
-    const until = started + this.waits.waitMs;
-    const pod = `${facts.namespace}/${facts.name}`;
+    const who = `${facts.namespace}/${facts.name}`;
+    const waiter = this.waits.waiter(pod);
     let waitingFor: string | undefined;
     for (;;) {
       const tried = await this.claimOnce(names, family, facts, claimant);
       if ("address" in tried) {
-        if (waitingFor) this.log?.info?.({ pod, waitedMs: this.waits.now() - started }, `got ${formatAddress(family, tried.address)} after waiting for a full pool`);
+        if (waitingFor) this.log?.info?.({ pod: who, waitedMs: this.waits.now() - started }, `got ${formatAddress(family, tried.address)} after waiting for a full pool`);
         return tried;
       }
-      const replicaSet = facts.controller?.kind === "ReplicaSet" ? facts.controller.name : undefined;
-      const coming = tried.full.length > 0 && this.waits.now() < until ? await this.waits.releaseComing(tried.full, replicaSet) : undefined;
-      if (!coming) throw claimFailure(tried, family, pod, source);
-      if (coming !== waitingFor) this.log?.info?.({ pod, pools: tried.full.map((p) => p.metadata.name), releasing: coming }, `every IPv${family} pool is full; waiting up to ${Math.round((until - this.waits.now()) / 1000)} s for the address ${coming} releases (being deleted, or of an older revision)`);
+      const coming = tried.full.length > 0 && this.waits.now() < until ? await waiter.releaseComing(tried.full) : undefined;
+      if (!coming) throw claimFailure(tried, family, who, source);
+      if (coming !== waitingFor) this.log?.info?.({ pod: who, pools: tried.full.map((p) => p.metadata.name), releasing: coming }, `every IPv${family} pool is full; waiting up to ${Math.round((until - this.waits.now()) / 1000)} s for the address ${coming} releases (being deleted, or of an older revision)`);
       waitingFor = coming;
-      await this.waits.changed(tried.full.map((p) => ({ name: p.metadata.name as string, ...(p.metadata.resourceVersion ? { version: p.metadata.resourceVersion } : {}) })), until);
+      const alive = async (): Promise<boolean> => {
+        const now = await this.readPod(facts.namespace, facts.name, facts.uid);
+        return !!now && now.metadata?.uid === facts.uid && !now.metadata?.deletionTimestamp;
+      };
+      const versions = tried.full.map((p) => ({ name: p.metadata.name as string, ...(p.metadata.resourceVersion ? { version: p.metadata.resourceVersion } : {}) }));
+      if ((await this.waits.changed(versions, until, alive)) === "gone") {
+        throw new CniError(CNI_CODE.unknownContainer, `pod ${who} was deleted while it waited for an address`, "nothing was allocated");
+      }
     }
   }
 
@@ -220,7 +227,8 @@ export class Ipam {
     );
   }
 
-  async add(req: CniRequest): Promise<CniResult> {
+  /** `receivedAt`: when the request arrived, for its one bound on waiting (the same across families and retries). */
+  async add(req: CniRequest, receivedAt = this.waits.now()): Promise<CniResult> {
     const { namespace, name, uid } = req.pod;
     const pod = await this.readPod(namespace, name, uid);
     if (!pod) throw new CniError(CNI_CODE.unknownContainer, `pod ${namespace}/${name} does not exist`, "it may have been deleted while its sandbox was being created; nothing was allocated");
@@ -237,7 +245,8 @@ export class Ipam {
     const subject: PoolSubject = { namespace, pod: name, node: this.node, interface: req.ifName, podLabels: facts.labels };
     const claimant: Claimant = { holder: facts.holder, use: { interface: req.ifName, sandbox: sandboxDigest(req.containerID) }, subject };
     const claimed: Claimed[] = [];
-    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, claimant, candidates.source));
+    const how = { source: candidates.source, pod, until: receivedAt + this.waits.waitMs };
+    for (const f of families) claimed.push(await this.claimFrom(candidates[f], f, facts, claimant, how));
     // After the answer: the claim is the record; the controller restores a lost endpoint.
     this.endpoints.record({
       namespace,

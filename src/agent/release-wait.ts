@@ -6,13 +6,14 @@
  * a rollout of seconds to minutes; waiting, within a bound, for the release of a pod that
  * is being deleted, or of an older revision's pod that the rollout will delete, lets it
  * start the moment the address frees. Only a release that is coming is waited for: a pool
- * full of running pods of the claimant's own revision fails at once, as before.
+ * full of running pods of the claimant's own revision (or of other workloads) fails at
+ * once, as before.
  */
 import type * as k8s from "@kubernetes/client-node";
 import { parsedOrUndefined } from "../api/address-spec.js";
 import { parseHolder } from "../api/holders.js";
-import { AllocationRecord } from "../ip/allocation-record.js";
 import type { SpiderIPPool } from "../api/types.js";
+import { AllocationRecord } from "../ip/allocation-record.js";
 
 export interface ReleaseWaitDeps {
   /** The pod as the API server (or the node's watch cache) has it; undefined when it does not exist. */
@@ -26,8 +27,61 @@ export interface ReleaseWaitDeps {
   now?: () => number;
 }
 
-/** Holders read per full pool to find one being deleted: a rollout's old pods come first in any order, so a few suffice. */
-const MAX_HOLDERS_READ = 64;
+/** The Deployment revision a pod belongs to: its ReplicaSet, and the Deployment that name says (`<deployment>-<pod-template-hash>`). */
+function revisionOf(pod: k8s.V1Pod | undefined): { replicaSet: string; deployment: string } | undefined {
+  const owner = pod?.metadata?.ownerReferences?.find((o) => o.controller && o.kind === "ReplicaSet");
+  const hash = pod?.metadata?.labels?.["pod-template-hash"];
+  if (!owner || !hash || !owner.name.endsWith(`-${hash}`)) return undefined;
+  return { replicaSet: owner.name, deployment: owner.name.slice(0, -hash.length - 1) };
+}
+
+/** One ADD's wait: what it learnt of the holders is kept across its passes (a pod's owner never changes). */
+export class Waiter {
+  /** Holders of the claimant's own revision, or of another workload, that are not being deleted: re-read only when nothing else comes. */
+  private readonly settled = new Set<string>();
+  private last?: string;
+
+  constructor(
+    private readonly d: ReleaseWaitDeps,
+    private readonly claimant: k8s.V1Pod,
+  ) {}
+
+  /**
+   * A pod holding an address of one of `pools` whose address will come free
+   * (`namespace/name`): one being deleted, or one of an older ReplicaSet of the claimant's
+   * own Deployment (the rollout scales it down once new pods are ready). Undefined when
+   * none will. StatefulSet ordinals keep their address across their pods' deletion: they
+   * free nothing.
+   */
+  async releaseComing(pools: readonly SpiderIPPool[]): Promise<string | undefined> {
+    if (this.last && (await this.coming(this.last))) return this.last;
+    const namespace = this.claimant.metadata?.namespace;
+    for (const pool of pools) {
+      const spec = parsedOrUndefined(pool.spec);
+      if (!spec) continue;
+      for (const holder of new Set(AllocationRecord.decode(spec.family, pool.status?.allocations).holders())) {
+        const parsed = parseHolder(holder);
+        if (!parsed || "statefulSet" in parsed || parsed.namespace !== namespace || this.settled.has(holder) || holder === this.last) continue;
+        if (await this.coming(holder)) return (this.last = holder);
+      }
+    }
+    this.last = undefined;
+    return undefined;
+  }
+
+  private async coming(holder: string): Promise<boolean> {
+    const parsed = parseHolder(holder);
+    if (!parsed || "statefulSet" in parsed) return false;
+    const pod = await this.d.readPod(parsed.namespace, parsed.pod);
+    if (!pod) return false;
+    if (pod.metadata?.deletionTimestamp) return true;
+    const mine = revisionOf(this.claimant);
+    const theirs = revisionOf(pod);
+    if (mine && theirs && theirs.deployment === mine.deployment && theirs.replicaSet !== mine.replicaSet) return true;
+    this.settled.add(holder);
+    return false;
+  }
+}
 
 export class ReleaseWait {
   constructor(private readonly d: ReleaseWaitDeps) {}
@@ -40,44 +94,26 @@ export class ReleaseWait {
     return this.d.now?.() ?? Date.now();
   }
 
-  /**
-   * A pod holding an address of one of `pools` whose address will come free
-   * (`namespace/name`), or undefined when none will: one being deleted, or, for a claimant
-   * of ReplicaSet `replicaSet`, one of another ReplicaSet of the same Deployment (an older
-   * revision, which the rollout scales down once new pods are ready: with a +1 pool the
-   * next new pod waits for that, not only for pods already stopping). StatefulSet ordinals
-   * keep their address across their pods' deletion: they free nothing.
-   */
-  async releaseComing(pools: readonly SpiderIPPool[], replicaSet?: string): Promise<string | undefined> {
-    const deployment = replicaSet && deploymentOf(replicaSet);
-    for (const pool of pools) {
-      const spec = parsedOrUndefined(pool.spec);
-      if (!spec) continue;
-      const holders = [...new Set(AllocationRecord.decode(spec.family, pool.status?.allocations).holders())].slice(0, MAX_HOLDERS_READ);
-      for (const holder of holders) {
-        const parsed = parseHolder(holder);
-        if (!parsed || "statefulSet" in parsed) continue;
-        const pod = await this.d.readPod(parsed.namespace, parsed.pod);
-        if (pod?.metadata?.deletionTimestamp) return `${parsed.namespace}/${parsed.pod}`;
-        const owner = pod?.metadata?.ownerReferences?.find((o) => o.controller && o.kind === "ReplicaSet");
-        if (deployment && owner && owner.name !== replicaSet && deploymentOf(owner.name) === deployment) return `${parsed.namespace}/${parsed.pod}`;
-      }
-    }
-    return undefined;
+  /** A wait for `claimant`'s ADD. */
+  waiter(claimant: k8s.V1Pod): Waiter {
+    return new Waiter(this.d, claimant);
   }
 
-  /** Resolves true once any of `pools` changed from the versions given, false at `until`. */
-  async changed(pools: ReadonlyArray<{ name: string; version?: string }>, until: number): Promise<boolean> {
+  /**
+   * Resolves "changed" once any of `pools` changed from the versions given, "gone" once
+   * `alive` (asked about once a second) says the waiting pod is gone, "timeout" at `until`.
+   */
+  async changed(pools: ReadonlyArray<{ name: string; version?: string }>, until: number, alive: () => Promise<boolean>): Promise<"changed" | "gone" | "timeout"> {
     const pollMs = this.d.pollMs ?? 200;
+    let askedAt = this.now();
     while (this.now() < until) {
       await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, until - this.now()))));
-      for (const p of pools) if ((await this.d.poolVersion(p.name)) !== p.version) return true;
+      for (const p of pools) if ((await this.d.poolVersion(p.name)) !== p.version) return "changed";
+      if (this.now() - askedAt >= 1000) {
+        askedAt = this.now();
+        if (!(await alive())) return "gone";
+      }
     }
-    return false;
+    return "timeout";
   }
-}
-
-/** The Deployment a ReplicaSet's name says it belongs to (`<deployment>-<pod-template-hash>`). */
-function deploymentOf(replicaSet: string): string {
-  return replicaSet.slice(0, replicaSet.lastIndexOf("-"));
 }

@@ -13,7 +13,9 @@ import { CNI_CODE, CniError, type CniRequest, type CniResult, parseCniRequest } 
 /**
  * A CNI request that met a transient API failure (429 right after an API server restart, a
  * 5xx, a dropped connection) is run again, whole, for up to 45 s: under the plugin's HTTP
- * timeout of 60 s (src/cni/main.go), so the runtime gets pinpool's answer, not a timeout.
+ * timeout of 90 s (src/cni/main.go), so the runtime gets pinpool's answer, not a timeout.
+ * An ADD's wait for a full pool (PINPOOL_ADD_WAIT_SECONDS, at most 80 s) counts from the
+ * request's arrival, across its retries and families.
  */
 export const AGENT_RETRY: RetryOptions = { deadlineMs: 45_000, baseDelayMs: 100, maxDelayMs: 2_000 };
 
@@ -28,10 +30,10 @@ function purpose(req: CniRequest): string {
   return verb ? `${verb} pod ${req.pod.namespace}/${req.pod.name}` : `answering CNI ${req.command}`;
 }
 
-function handle(ipam: CniHandler, req: CniRequest): Promise<CniResult | void> {
+function handle(ipam: CniHandler, req: CniRequest, receivedAt: number): Promise<CniResult | void> {
   switch (req.command) {
     case "ADD":
-      return ipam.add(req);
+      return ipam.add(req, receivedAt);
     case "DEL":
       return ipam.del(req);
     case "CHECK":
@@ -55,9 +57,10 @@ export async function startAgentServer(
     const command = request.params.command.toUpperCase();
     const stop = metrics.duration.startTimer({ command });
     try {
+      const receivedAt = Date.now();
       const req = parseCniRequest(command, request.body);
       // Each command is idempotent (claims and releases are compare-and-swaps), so running it again is safe.
-      const result = await withTransientRetry(purpose(req), () => handle(ipam, req), retry);
+      const result = await withTransientRetry(purpose(req), () => handle(ipam, req, receivedAt), retry);
       metrics.requests.inc({ command, result: "ok" });
       return result ? { result } : {};
     } catch (e) {

@@ -4,12 +4,14 @@
  * far as its object holds it and dropped when no object was stored; an auto pool an
  * admission created is deleted when the workload as stored does not name it and no pod
  * uses it. A forged review therefore blocks a range until the deadline (the webhooks'
- * timeout plus a margin), not for the sweep's grace period. A source that floods the
+ * timeout plus a margin, and up to a second more to settle a burst together), not for the
+ * sweep's grace period. A source that floods the
  * webhook without mutual TLS has its claims settled at once. The leader's sweep settles
  * what a replica that died first left (LedgerReconciler.settleLapsed).
  */
 import type * as k8s from "@kubernetes/client-node";
 import { reservedPoolNames } from "../api/annotations.js";
+import { LABEL } from "../api/labels.js";
 import { type WorkloadRef, workloadKey } from "../api/names.js";
 import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../api/types.js";
 import { orUndefined } from "../k8s/errors.js";
@@ -19,6 +21,7 @@ import { ownedBy } from "../reservation/auto-pool.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
 import { type Due, type PendingEntry, type Provisional, type StoredObject, settleEntries } from "../reservation/pending.js";
+import { ADOPTED_ANNOTATION } from "./auto-pools.js";
 import { unlessRaced } from "./effects.js";
 import type { Finalizers } from "./finalizers.js";
 
@@ -27,6 +30,8 @@ interface Base {
   uid: string;
   due: number;
   tries: number;
+  /** Settle at `due`, without waiting to settle a burst together (its source is flooding). */
+  now?: boolean;
 }
 type EntryItem = Base & { kind: "entry"; entry: PendingEntry };
 type WorkloadItem = Base & { kind: "workload"; workload: WorkloadRef; pools: Set<string> };
@@ -98,7 +103,11 @@ export class PendingClaims {
   /** Settles every claim `source` has pending now (it is flooding the webhook). */
   lapseSource(source: string): void {
     const now = this.now();
-    for (const item of this.items.values()) if (item.source === source) item.due = Math.min(item.due, now);
+    for (const item of this.items.values()) {
+      if (item.source !== source) continue;
+      item.due = Math.min(item.due, now);
+      item.now = true;
+    }
     this.schedule();
   }
 
@@ -120,11 +129,11 @@ export class PendingClaims {
   private schedule(): void {
     if (this.running) return; // run() schedules again when it is done
     let next = Infinity;
-    for (const item of this.items.values()) next = Math.min(next, item.due);
+    for (const item of this.items.values()) next = Math.min(next, item.due + (item.now ? 0 : COALESCE_MS));
     clearTimeout(this.timer);
     this.timer = undefined;
     if (next === Infinity) return;
-    this.timer = setTimeout(() => void this.run(), Math.max(0, next + COALESCE_MS - this.now()));
+    this.timer = setTimeout(() => void this.run(), Math.max(0, next - this.now()));
     this.timer.unref();
   }
 
@@ -228,7 +237,12 @@ function ledgerKey(entry: PendingEntry): string {
   return entry.ledger.kind === "cluster" ? "cluster" : `subnet/${entry.ledger.subnet}`;
 }
 
-/** An auto pool of `workload` that no pod uses and that is not going already. */
+/**
+ * An auto pool of `workload` that no pod uses and that is not going already. Not one a
+ * stored workload adopted with `ippool-reclaim: "false"`: that workload existed and asked
+ * for its pool to outlive it (created and deleted within the deadline, say).
+ */
 function unused(pool: SpiderIPPool, workload: WorkloadRef): boolean {
-  return ownedBy(pool, workload) && !pool.metadata.deletionTimestamp && (pool.status?.allocatedIPCount ?? 0) === 0 && !pool.status?.allocations?.holders.length;
+  const kept = !!pool.metadata.annotations?.[ADOPTED_ANNOTATION] && pool.metadata.labels?.[LABEL.reclaim] === "false";
+  return ownedBy(pool, workload) && !kept && !pool.metadata.deletionTimestamp && (pool.status?.allocatedIPCount ?? 0) === 0 && !pool.status?.allocations?.holders.length;
 }

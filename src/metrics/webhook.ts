@@ -33,6 +33,8 @@ export class WebhookMetrics {
   readonly casConflicts = casConflictCounter(this.registry);
 
   constructor(withProcessMetrics = true) {
+    // Series from 0, so an alert's rate() sees the first refusal too.
+    for (const reason of ["unauthenticated", "rate_limited"]) this.refused.inc({ reason }, 0);
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: "pinpool_" });
   }
 }

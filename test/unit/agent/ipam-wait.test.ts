@@ -12,7 +12,9 @@ import { fakeIpam, poolWrites } from "./fake-api.js";
 const ANNOTATIONS = { "ipam.spidernet.io/ippool": JSON.stringify({ ipv4: ["p"] }) };
 const running = (name: string): V1Pod => ({ metadata: { name, namespace: "t", uid: `uid-${name}`, annotations: ANNOTATIONS } });
 /** A pod of ReplicaSet `rs` (of Deployment web). */
-const ofReplicaSet = (name: string, rs: string): V1Pod => ({ metadata: { ...running(name).metadata, ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: rs, uid: `uid-${rs}`, controller: true }] } });
+const ofReplicaSet = (name: string, rs: string, namespace = "t"): V1Pod => ({
+  metadata: { ...running(name).metadata, namespace, labels: { "pod-template-hash": rs.split("-").pop() as string }, ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: rs, uid: `uid-${rs}`, controller: true }] },
+});
 const deleting = (name: string): V1Pod => ({ metadata: { ...running(name).metadata, deletionTimestamp: new Date("2026-12-07T00:00:00Z") } });
 
 /** Pool p: 10.0.1.10 and .11, held by `holders` (pod names in namespace t). */
@@ -83,6 +85,17 @@ describe("agent ADD on a full pool (release-wait.ts)", () => {
     // (the claimant web-new2-c holds nothing: the pool's two addresses are a's and b's)
     const failed = await same.ipam.add(add("web-new2-c")).then(() => undefined, (e: unknown) => e as { code: number });
     expect(failed).to.deep.include({ code: 102 });
+  });
+
+  it("stops waiting when its own pod is deleted meanwhile, and takes nothing", async () => {
+    const pods = [deleting("old-a"), running("old-b"), running("new")];
+    const { ipam, pools } = cluster(pods, 30_000);
+    const answer = ipam.add(add("new")).then(() => undefined, (e: unknown) => e as { code: number; msg: string });
+    await new Promise((r) => setTimeout(r, 300));
+    pods[2] = deleting("new");
+    const failed = await answer;
+    expect(failed).to.deep.include({ code: 3, msg: "pod t/new was deleted while it waited for an address" });
+    expect(pools.get("p")?.status?.allocations?.holders).to.deep.equal(["0:old-a", "0:old-b"]);
   });
 
   it("fails at once when every holder is running: nothing is about to come free", async () => {
