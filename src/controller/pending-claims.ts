@@ -65,6 +65,8 @@ const MAX_TRIES = 5;
 export class PendingClaims {
   private readonly items = new Map<string, Item>();
   private timer?: NodeJS.Timeout;
+  /** When the timer fires: an item due later needs no new timer (admissions add items in deadline order). */
+  private timerAt = Infinity;
   private running = false;
   private readonly pools: PoolClient;
   private readonly subnets: SubnetClient;
@@ -111,18 +113,17 @@ export class PendingClaims {
     this.schedule();
   }
 
-  /** How many admissions wait for their deadline. */
-  get size(): number {
-    return this.items.size;
-  }
-
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = Infinity;
   }
 
   private add(key: string, item: Item): void {
-    if (!this.items.has(key)) this.items.set(key, item);
+    if (this.items.has(key)) return;
+    this.items.set(key, item);
+    // One scan per timer, not one per admission: a burst of N admissions costs O(N), not O(N²).
+    if (this.running || item.due + COALESCE_MS >= this.timerAt) return;
     this.schedule();
   }
 
@@ -132,6 +133,7 @@ export class PendingClaims {
     for (const item of this.items.values()) next = Math.min(next, item.due + (item.now ? 0 : COALESCE_MS));
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = next;
     if (next === Infinity) return;
     this.timer = setTimeout(() => void this.run(), Math.max(0, next - this.now()));
     this.timer.unref();
@@ -140,6 +142,7 @@ export class PendingClaims {
   /** Settles what is due: one read of each object, one write per ledger. */
   private async run(): Promise<void> {
     this.running = true;
+    this.timerAt = Infinity;
     try {
       const now = this.now();
       const due = [...this.items].filter(([, item]) => item.due <= now);
