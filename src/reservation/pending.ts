@@ -48,6 +48,11 @@ export function markPending<L, C extends Claim>(before: L, next: L, name: string
   return ops.with(next, name, { ...claim, pending });
 }
 
+/** `outcome` with its write's entry `name` marked by `provisional`; as it is without a write or a provisional admission. */
+export function withMark<L, O extends { write?: L }>(before: L, outcome: O, name: string, provisional: Provisional | undefined, ops: EntryOps<L, Claim>): O {
+  return outcome.write && provisional ? { ...outcome, write: markPending(before, outcome.write, name, provisional.pending, ops) } : outcome;
+}
+
 /** What the API server stores under the entry's name (undefined: nothing). */
 export interface StoredObject {
   metadata: ObjectMeta;

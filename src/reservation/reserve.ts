@@ -19,7 +19,7 @@ import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
 import type { LedgerStores, SubnetState } from "./ledger-store.js";
 import { subnetEntries } from "./ledger.js";
-import { type Provisional, markPending } from "./pending.js";
+import { type Provisional, withMark } from "./pending.js";
 import { type PoolPlan, type ReservationPlan, explainSize } from "./plan.js";
 import { refreshPoolCounts } from "./counts.js";
 
@@ -83,7 +83,7 @@ async function claimAndEnsure(
   const outcome = await deps.stores.updateSubnet(pool.subnet, dryRun, (state) => {
     subnet = state;
     const decided = decideClaim(plan.workload, pool, explainSize(plan), state && { name: pool.subnet, ...state, deleting: !!state.subnet.metadata.deletionTimestamp }, { reserved: reserved[pool.family], ...(stored ? { stored } : {}) });
-    return state && decided.write && provisional ? { ...decided, write: markPending(state.ledger, decided.write, pool.name, provisional.pending, subnetEntries) } : decided;
+    return state ? withMark(state.ledger, decided, pool.name, provisional, subnetEntries) : decided;
   });
   if (outcome.write && !dryRun) provisional?.marked({ ledger: { kind: "subnet", subnet: pool.subnet }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   if (!outcome.verdict.allowed || dryRun || !subnet || !outcome.addresses) return { verdict: outcome.verdict };

@@ -71,6 +71,12 @@ async function loadTls(certDir: string, clientCAFile?: string): Promise<{ cert: 
   return { cert, key, ...(ca ? { ca } : {}) };
 }
 
+/** A certificate's subject common name (a list, joined, when it has several). */
+function commonName(certificate: PeerCertificate): string | undefined {
+  const cn = certificate.subject?.CN;
+  return Array.isArray(cn) ? cn.join(",") : cn;
+}
+
 /** What refuseCaller reads of a TLS socket. */
 export interface CallerSocket {
   authorized: boolean;
@@ -94,8 +100,7 @@ export function refuseCaller(socket: CallerSocket, names: readonly string[]): st
     const why = socket.authorizationError ? String(socket.authorizationError) : "no client certificate";
     return `a client certificate signed by the API server's webhook client CA is required (${why})`;
   }
-  const cn = certificate.subject?.CN;
-  const name = Array.isArray(cn) ? cn.join(",") : cn;
+  const name = commonName(certificate);
   if (names.length > 0 && !names.includes(name ?? "")) return `client certificate CN ${JSON.stringify(name)} is not one of ${names.join(", ")}`;
   return undefined;
 }
@@ -164,8 +169,7 @@ export async function buildWebhookServer(o: WebhookServerOptions): Promise<{ app
   /** Who is asking: the verified certificate's name with mutual TLS, else the address. */
   const sourceOf = (request: FastifyRequest): string => {
     if (!o.clientAuth) return request.ip;
-    const cn = (request.raw.socket as TLSSocket).getPeerCertificate().subject?.CN;
-    return `cn=${Array.isArray(cn) ? cn.join(",") : (cn ?? "")}`;
+    return `cn=${commonName((request.raw.socket as TLSSocket).getPeerCertificate()) ?? ""}`;
   };
 
   const answer = async (webhook: "validate" | "mutate", admit: Admit, request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {

@@ -5,8 +5,8 @@
  * the controller releases once the API server says the object is gone (RELEASE_FINALIZER).
  */
 import type { LedgerStores } from "../reservation/ledger-store.js";
-import { type ClusterLedger, type SubnetLedger, clusterEntries, subnetEntries } from "../reservation/ledger.js";
-import { type Provisional, markPending } from "../reservation/pending.js";
+import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
+import { type Provisional, withMark } from "../reservation/pending.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
 import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool } from "./validate-pool.js";
@@ -18,28 +18,18 @@ async function admitPool(req: AdmissionRequest, stores: LedgerStores, provisiona
   return "verdict" in prepared ? prepared.verdict : claimPool(prepared.pool, stores, req.dryRun, provisional);
 }
 
-/** The decision with its write's entry `name` marked provisional (pending.ts). */
-function marked<L, O extends { write?: L }>(before: L, outcome: O, mark: (before: L, next: L) => L): O {
-  return outcome.write ? { ...outcome, write: mark(before, outcome.write) } : outcome;
-}
-
-const markCluster = (p: Provisional | undefined, section: "subnets" | "pools", name: string) => (before: ClusterLedger, next: ClusterLedger) =>
-  p ? markPending(before, next, name, p.pending, clusterEntries(section)) : next;
-
-const markSubnet = (p: Provisional | undefined, name: string) => (before: SubnetLedger, next: SubnetLedger) => (p ? markPending(before, next, name, p.pending, subnetEntries) : next);
-
 /**
  * Claims `pool`'s addresses in the cluster ledger and, when the pool belongs to a
  * SpiderSubnet, in that subnet's ledger.
  */
 async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boolean, provisional?: Provisional): Promise<Verdict> {
-  const inCluster = await stores.updateCluster(dryRun, (ledger) => marked(ledger, decidePoolInCluster(pool, ledger), markCluster(provisional, "pools", pool.name)));
+  const inCluster = await stores.updateCluster(dryRun, (ledger) => withMark(ledger, decidePoolInCluster(pool, ledger), pool.name, provisional, clusterEntries("pools")));
   if (inCluster.write && !dryRun) provisional?.marked({ ledger: { kind: "cluster", section: "pools" }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   if (!inCluster.verdict.allowed || !inCluster.subnet) return inCluster.verdict;
   const subnet = inCluster.subnet;
   const inSubnet = await stores.updateSubnet(subnet, dryRun, (state) =>
     state
-      ? marked(state.ledger, decidePoolInSubnet(pool, subnet, state.spec, state.ledger, !!state.subnet.metadata.deletionTimestamp), markSubnet(provisional, pool.name))
+      ? withMark(state.ledger, decidePoolInSubnet(pool, subnet, state.spec, state.ledger, !!state.subnet.metadata.deletionTimestamp), pool.name, provisional, subnetEntries)
       : { verdict: deny(`SpiderSubnet "${subnet}" was deleted while SpiderIPPool "${pool.name}" was admitted; apply the pool again`, 409) },
   );
   if (inSubnet.write && !dryRun) provisional?.marked({ ledger: { kind: "subnet", subnet }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
@@ -50,7 +40,7 @@ async function admitSubnet(req: AdmissionRequest, stores: LedgerStores, provisio
   const early = decideSubnetWithoutLedger(req);
   if (early) return early;
   const name = (req.object as { metadata?: { name?: string } }).metadata?.name as string;
-  const outcome = await stores.updateCluster(req.dryRun, (ledger) => marked(ledger, decideSubnet(req, ledger), markCluster(provisional, "subnets", name)));
+  const outcome = await stores.updateCluster(req.dryRun, (ledger) => withMark(ledger, decideSubnet(req, ledger), name, provisional, clusterEntries("subnets")));
   if (outcome.write && !req.dryRun) provisional?.marked({ ledger: { kind: "cluster", section: "subnets" }, name, object: "SpiderSubnet", pending: provisional.pending });
   return outcome.verdict;
 }
