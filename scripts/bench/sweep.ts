@@ -28,7 +28,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
-const { kubeconfig, core, apps, custom } = await localClients();
+const { kubeconfig, kc, core, apps, custom } = await localClients();
 // Webhooks only: the bench's own in-process reconciler is the only one sweeping.
 const controller = await startLocalController(kubeconfig, { env: { PINPOOL_RECONCILERS: "off" } });
 await kubectlOk(["apply", "-f", "-"], `{"apiVersion":"${GROUP}/${VERSION}","kind":"SpiderSubnet","metadata":{"name":"${SUBNET}"},"spec":{"subnet":"10.91.0.0/16","ips":["10.91.0.1-10.91.255.254"]}}`);
@@ -43,7 +43,8 @@ try {
       }),
     );
   }
-  const stores = new LedgerStores({ core, custom, namespace: CONTROLLER_NAMESPACE, ledgerName: "pinpool-ledger" });
+  const stores = new LedgerStores({ kc, core, custom, namespace: CONTROLLER_NAMESPACE, ledgerName: "pinpool-ledger" });
+  await stores.start();
   const metrics = new ReconcileMetrics(new Registry());
   const quiet = { info: () => undefined, error: (o: object, m: string) => console.error(m, o) };
   const deps = { core, apps, custom, stores, allocations: new AllocationWriter(custom), reserved: new ReservedIPs(custom), metrics, log: quiet };

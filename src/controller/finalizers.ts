@@ -96,9 +96,10 @@ export class Finalizers {
     }
     if (step.kind !== "release") return;
     await releaseSubnetClaim(this.d.stores, name);
+    await this.d.stores.subnetParts.release(name, subnet.metadata.uid as string);
     const finalizers = (subnet.metadata.finalizers ?? []).filter((f) => f !== RELEASE_FINALIZER);
     if (await unlessRaced(this.subnets.replace({ ...subnet, metadata: { ...subnet.metadata, finalizers } }))) {
-      this.d.done("release_subnet", { subnet: name }, "released the deleted subnet's claim in the cluster ledger and removed its finalizer");
+      this.d.done("release_subnet", { subnet: name }, "released the deleted subnet's claim in the cluster ledger, deleted its ledger and removed its finalizer");
     }
   }
 }

@@ -9,7 +9,8 @@ import { type ParsedAddressSpec, parsedOrUndefined } from "../api/address-spec.j
 import type { AddressSpec, ObjectMeta } from "../api/types.js";
 import { type Cidr, formatCidr } from "../ip/cidr.js";
 import { RangeSet } from "../ip/range-set.js";
-import { type ClusterLedger, type SubnetLedger, reclaimed } from "../reservation/ledger.js";
+import { type ClusterLedger, reclaimed } from "../reservation/ledger.js";
+import { type SubnetLedger } from "../reservation/subnet-ledger.js";
 
 /** What a stored object must hold in its ledger. */
 export interface Wanted {

@@ -30,6 +30,8 @@ const admitters = buildAdmitters(kc, {
   lapseMs: config.pendingClaimSeconds * 1000,
   log: { info: (f, m) => logTo.log?.info(f, m), warn: (f, m) => logTo.log?.warn(f, m) },
 });
+// Admissions decide on the subnet ledgers' cache: it must hold them before the first review.
+await admitters.stores.start();
 const webhook = await buildWebhookServer({
   certDir: config.certDir,
   validate: admitters.validate,
@@ -69,7 +71,7 @@ if (config.reconcilers) {
     {
       onStartedLeading: () => {
         reconciler.start();
-        counts = startCountReconciler(kc, log).catch((e: unknown) => {
+        counts = startCountReconciler(kc, admitters.stores, log).catch((e: unknown) => {
           log.error({ err: e }, "count reconciler failed to start");
           return undefined;
         });

@@ -14,6 +14,9 @@ export interface WatchCacheOptions<T extends k8s.KubernetesObject> {
   /** Lists the collection with the same selector as the watch. */
   list: () => Promise<k8s.KubernetesListObject<T>>;
   fieldSelector?: string;
+  labelSelector?: string;
+  /** Told of every change as it lands (after: undefined for a delete). */
+  onChange?: (before: T | undefined, after: T | undefined) => void;
   /** Whether a change counts for `revision` (default: every add, update and delete). */
   counts?: (before: T | undefined, after: T | undefined) => boolean;
   /** Pause before restarting a failed watch (jittered up to twice this). */
@@ -34,7 +37,7 @@ export class WatchCache<T extends k8s.KubernetesObject> {
     kc: k8s.KubeConfig,
     private readonly o: WatchCacheOptions<T>,
   ) {
-    this.informer = new k8s.ListWatch<T>(o.path, new k8s.Watch(kc), o.list, false, undefined, o.fieldSelector);
+    this.informer = new k8s.ListWatch<T>(o.path, new k8s.Watch(kc), o.list, false, o.labelSelector, o.fieldSelector);
     const key = (obj: T): string => `${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
     const change = (obj: T, gone: boolean): void => {
       const k = key(obj);
@@ -42,6 +45,7 @@ export class WatchCache<T extends k8s.KubernetesObject> {
       if (gone) this.seen.delete(k);
       else this.seen.set(k, obj);
       if (!o.counts || o.counts(before, gone ? undefined : obj)) this.changes++;
+      o.onChange?.(before, gone ? undefined : obj);
     };
     this.informer.on("add", (obj) => change(obj, false));
     this.informer.on("update", (obj) => change(obj, false));

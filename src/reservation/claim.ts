@@ -8,7 +8,8 @@ import { familyName } from "../ip/address.js";
 import { formatCidr } from "../ip/cidr.js";
 import { RangeSet } from "../ip/range-set.js";
 import { allow, deny, type Outcome } from "../api/verdict.js";
-import { type SubnetLedger, reclaimed } from "./ledger.js";
+import { reclaimed } from "./ledger.js";
+import { type SubnetLedger } from "./subnet-ledger.js";
 import type { PoolPlan } from "./plan.js";
 
 export interface SubnetView {
@@ -66,7 +67,7 @@ export function decideClaim(
     return { verdict: allow(), addresses: held.addresses, write: subnet.ledger.with(pool.name, reclaimed(held)) };
   }
   const need = pool.size - have;
-  const free = subnet.spec.addresses.lowestFree(subnet.ledger.held.union(unavailable(subnet.spec, reserved)), need);
+  const free = subnet.ledger.lowestFree(subnet.spec.addresses, unavailable(subnet.spec, reserved), need);
   if (free.size < BigInt(need)) {
     const wants = have > 0 ? `needs ${need} more (${why} = ${pool.size}; pool "${pool.name}" holds ${have})` : `needs ${pool.size} (${why})`;
     return { verdict: deny(`SpiderSubnet "${pool.subnet}" has ${free.size} free addresses; ${kind} "${workload.name}" ${wants}`) };

@@ -10,7 +10,8 @@ import { type CasOptions, DEFAULT_CAS, compareAndSwap } from "../k8s/cas.js";
 import { isNotFound } from "../k8s/errors.js";
 import type { PoolClient } from "../k8s/resources.js";
 import type { ParsedAddressSpec } from "../api/address-spec.js";
-import { SubnetLedger } from "./ledger.js";
+import type { LedgerStores } from "./ledger-store.js";
+import type { SubnetLedger } from "./subnet-ledger.js";
 
 
 /** The count columns are int64; a /64's size is saturated at the largest integer JSON keeps exact. */
@@ -36,13 +37,8 @@ export function poolCounts(pool: SpiderIPPool): Counts {
 export function subnetCountsOf(spec: ParsedAddressSpec, ledger: SubnetLedger): Counts {
   return {
     totalIPCount: countValue(spec.addresses.size),
-    allocatedIPCount: countValue(ledger.held.intersection(spec.addresses).size),
+    allocatedIPCount: countValue(ledger.heldIn(spec.addresses)),
   };
-}
-
-function subnetCounts(subnet: SpiderSubnet): Counts {
-  const spec = parseAddressSpec(subnet.spec);
-  return subnetCountsOf(spec, SubnetLedger.decode(spec.family, subnet.status?.controlledIPPools));
 }
 
 export function countsStale(status: Partial<Counts> | undefined, counts: Counts): boolean {
@@ -69,8 +65,12 @@ export async function refreshPoolCounts(pools: PoolClient, name: string, cas: Ca
   );
 }
 
-/** Rewrites a subnet's counts when they are stale (its ledger untouched). */
-export async function refreshSubnetCounts(custom: k8s.CustomObjectsApi, name: string, cas: CasOptions = DEFAULT_CAS): Promise<void> {
+/**
+ * Rewrites a subnet's counts when they are stale, from its ledger as `stores` has it. Drops
+ * the `status.controlledIPPools` of an older pinpool once the ledger is stored in parts: it
+ * would only mislead a reader.
+ */
+export async function refreshSubnetCounts(custom: k8s.CustomObjectsApi, stores: LedgerStores, name: string, cas: CasOptions = DEFAULT_CAS): Promise<void> {
   const ref = { group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name };
   await compareAndSwap(
     `SpiderSubnet "${name}" status`,
@@ -82,8 +82,13 @@ export async function refreshSubnetCounts(custom: k8s.CustomObjectsApi, name: st
         if (isNotFound(e)) return;
         throw e;
       }
-      const counts = subnetCounts(subnet);
-      if (countsStale(subnet.status, counts)) await custom.replaceClusterCustomObjectStatus({ ...ref, body: { ...subnet, status: { ...subnet.status, ...counts } } });
+      const { spec, ledger } = stores.parsedSubnet(subnet);
+      const counts = subnetCountsOf(spec, ledger);
+      const legacy = subnet.status?.controlledIPPools !== undefined && stores.subnetParts.stored(subnet);
+      if (!countsStale(subnet.status, counts) && !legacy) return;
+      const status = { ...subnet.status, ...counts };
+      delete status.controlledIPPools;
+      await custom.replaceClusterCustomObjectStatus({ ...ref, body: { ...subnet, status: legacy ? status : { ...subnet.status, ...counts } } });
     },
     cas,
   );

@@ -1,19 +1,25 @@
 /**
- * Reading and compare-and-swap writing of the two ledgers. Parsed ledgers are cached by
- * resourceVersion, so a read that finds the object unchanged costs one GET and no parsing.
+ * Reading and compare-and-swap writing of the two ledgers. The cluster ledger's parse is
+ * cached by resourceVersion, so a read that finds it unchanged costs one GET and no
+ * parsing; a subnet's ledger is read from the watched cache of its parts.
  */
 import type * as k8s from "@kubernetes/client-node";
 import { type ParsedAddressSpec, parseAddressSpec } from "../api/address-spec.js";
 import { GROUP, PLURAL, type SpiderSubnet, VERSION } from "../api/types.js";
 import { type CasOptions, DEFAULT_CAS } from "../k8s/cas.js";
 import { isNotFound } from "../k8s/errors.js";
+import { Coalescer } from "../k8s/coalescer.js";
 import { GroupCommit } from "../k8s/group-commit.js";
-import { subnetCountsOf } from "./counts.js";
-import { ClusterLedger, SubnetLedger } from "./ledger.js";
+import { refreshSubnetCounts } from "./counts.js";
+import { ClusterLedger } from "./ledger.js";
+import type { SubnetLedger } from "./subnet-ledger.js";
+import { type LedgerRead, SubnetLedgerParts } from "./subnet-ledger-parts.js";
 
 export const LEDGER_DATA_KEY = "ledger.json";
 
 export interface StoreOptions {
+  /** For the watch on the subnet ledgers' parts. */
+  kc: k8s.KubeConfig;
   core: k8s.CoreV1Api;
   custom: k8s.CustomObjectsApi;
   /** Where the cluster ledger ConfigMap lives (the controller's namespace). */
@@ -26,6 +32,8 @@ export interface SubnetState {
   subnet: SpiderSubnet;
   spec: ParsedAddressSpec;
   ledger: SubnetLedger;
+  /** What the ledger was read from, for the write's compare-and-swap. */
+  read: LedgerRead;
 }
 
 type ClusterView = { ledger: ClusterLedger; rv?: string };
@@ -34,9 +42,13 @@ export class LedgerStores {
   private readonly clusterLane: GroupCommit<ClusterView, ClusterLedger>;
   private readonly subnetLanes = new Map<string, GroupCommit<SubnetState | undefined, SubnetLedger>>();
   private clusterCache?: { rv: string; ledger: ClusterLedger };
-  private readonly subnetCache = new Map<string, { ledgerText: string; specText: string; state: SubnetState }>();
+  private readonly specCache = new Map<string, { text: string; spec: ParsedAddressSpec }>();
+  private readonly countRefreshes = new Coalescer();
+  /** The subnet ledgers, stored in parts. */
+  readonly subnetParts: SubnetLedgerParts;
 
   constructor(private readonly o: StoreOptions) {
+    this.subnetParts = new SubnetLedgerParts(o.kc, { core: o.core, namespace: o.namespace });
     this.clusterLane = new GroupCommit(
       "the cluster ledger",
       {
@@ -46,6 +58,15 @@ export class LedgerStores {
       },
       this.cas,
     );
+  }
+
+  /** Starts following the subnet ledgers; resolves once they are read. */
+  start(): Promise<void> {
+    return this.subnetParts.start();
+  }
+
+  stop(): Promise<void> {
+    return this.subnetParts.stop();
   }
 
   private get cas(): CasOptions {
@@ -103,46 +124,27 @@ export class LedgerStores {
   }
 
   /**
-   * A subnet object (as read or listed) with its spec and ledger parsed. The parse is reused
-   * while the ledger's text is unchanged: a count-only status write changes the
-   * resourceVersion but not the ledger, and parsing a ledger of 10,000 pools costs tens of
-   * milliseconds. Throws for a spec or ledger that does not parse.
+   * A subnet object (as read or listed) with its spec parsed and its ledger as the cache of
+   * its parts has it (subnet-ledger-parts.ts). The spec's parse is reused while it is
+   * unchanged. Throws for a spec or ledger that does not parse.
    */
   parsedSubnet(subnet: SpiderSubnet): SubnetState {
     const name = subnet.metadata.name as string;
-    const ledgerText = subnet.status?.controlledIPPools ?? "";
-    const specText = JSON.stringify(subnet.spec);
-    const cached = this.subnetCache.get(name);
-    if (cached && cached.ledgerText === ledgerText && cached.specText === specText) return { ...cached.state, subnet };
-    const spec = parseAddressSpec(subnet.spec);
-    const state = { subnet, spec, ledger: SubnetLedger.decode(spec.family, ledgerText, `SpiderSubnet "${name}" status.controlledIPPools`) };
-    this.subnetCache.set(name, { ledgerText, specText, state });
-    return state;
-  }
-
-  private async writeSubnet(state: SubnetState, ledger: SubnetLedger): Promise<void> {
-    const body: SpiderSubnet = {
-      ...state.subnet,
-      status: {
-        ...state.subnet.status,
-        controlledIPPools: ledger.encode(),
-        ...subnetCountsOf(state.spec, ledger),
-      },
-    };
-    const name = state.subnet.metadata.name as string;
-    const stored = (await this.o.custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name, body })) as SpiderSubnet;
-    this.subnetCache.set(name, {
-      ledgerText: stored.status?.controlledIPPools ?? "",
-      specText: JSON.stringify(stored.spec),
-      state: { subnet: stored, spec: state.spec, ledger },
-    });
+    const text = JSON.stringify(subnet.spec);
+    let cached = this.specCache.get(name);
+    if (cached?.text !== text) {
+      cached = { text, spec: parseAddressSpec(subnet.spec) };
+      this.specCache.set(name, cached);
+    }
+    const read = this.subnetParts.read(subnet, cached.spec.family);
+    return { subnet, spec: cached.spec, ledger: read.ledger, read };
   }
 
   /**
-   * Like updateCluster, for SpiderSubnet `name`'s ledger (its status). `decide` gets
+   * Like updateCluster, for SpiderSubnet `name`'s ledger (stored in parts). `decide` gets
    * undefined when the subnet does not exist.
    */
-  updateSubnet<R extends { write?: SubnetLedger }>(name: string, dryRun: boolean, decide: (s: SubnetState | undefined) => R): Promise<R> {
+  async updateSubnet<R extends { write?: SubnetLedger }>(name: string, dryRun: boolean, decide: (s: SubnetState | undefined) => R): Promise<R> {
     let lane = this.subnetLanes.get(name);
     if (!lane) {
       lane = new GroupCommit(
@@ -150,12 +152,16 @@ export class LedgerStores {
         {
           read: () => this.readSubnet(name),
           apply: (view, ledger) => view && { ...view, ledger },
-          write: (base, next) => (base && next ? this.writeSubnet(base, next.ledger) : Promise.resolve()),
+          write: (base, next) => (base && next ? this.subnetParts.write(base.subnet, base.read, next.ledger) : Promise.resolve()),
         },
         this.cas,
       );
       this.subnetLanes.set(name, lane);
     }
-    return lane.submit(dryRun, decide);
+    const outcome = await lane.submit(dryRun, decide);
+    // The count columns are the subnet's status, not its ledger: refreshed after the write,
+    // before the admission answers (`kubectl get ss` right after shows them), one write per burst.
+    if (outcome.write && !dryRun) await this.countRefreshes.run(name, () => refreshSubnetCounts(this.o.custom, this, name, this.cas));
+    return outcome;
   }
 }

@@ -2,8 +2,8 @@
  * The ledgers that make overlap checks race-free: the check and the claim are one
  * compare-and-swap on the ledger object, so two admissions can never both pass.
  *
- * - SubnetLedger: which of a SpiderSubnet's addresses each SpiderIPPool holds, stored in
- *   the subnet's `status.controlledIPPools` as Spiderpool does (JSON: pool → {ips, application}).
+ * - SubnetLedger (subnet-ledger.ts): which of a SpiderSubnet's addresses each SpiderIPPool
+ *   holds, stored in parts of 256 addresses each (ledger-part.ts).
  * - ClusterLedger: every SpiderSubnet's CIDR and addresses, and every SpiderIPPool that
  *   lies in no subnet, stored in one ConfigMap (see ledger-store.ts).
  *
@@ -38,7 +38,7 @@ export function reclaimed<C extends { rev?: number }>(claim: C): C {
   return { ...claim, rev: (claim.rev ?? 0) + 1 };
 }
 
-function revOf(v: unknown): { rev?: number } {
+export function revOf(v: unknown): { rev?: number } {
   return typeof v === "number" && Number.isInteger(v) && v > 0 ? { rev: v } : {};
 }
 
@@ -46,7 +46,7 @@ export class LedgerFormatError extends Error {
   override name = "LedgerFormatError";
 }
 
-function parseJsonObject(text: string | undefined, where: string): Record<string, unknown> {
+export function parseJsonObject(text: string | undefined, where: string): Record<string, unknown> {
   if (text === undefined || text === "") return {};
   let parsed: unknown;
   try {
@@ -58,63 +58,6 @@ function parseJsonObject(text: string | undefined, where: string): Record<string
     throw new LedgerFormatError(`${where}: expected a JSON object`);
   }
   return parsed as Record<string, unknown>;
-}
-
-/** A SpiderSubnet's ledger: which pool holds which of its addresses. */
-export class SubnetLedger {
-  private indexCache?: OverlapIndex;
-  private heldCache?: RangeSet;
-
-  constructor(
-    readonly family: Family,
-    readonly pools: OverlayMap<string, PoolClaim>,
-  ) {}
-
-  static of(family: Family, pools: Iterable<readonly [string, PoolClaim]>): SubnetLedger {
-    return new SubnetLedger(family, OverlayMap.of(pools));
-  }
-
-  static decode(family: Family, controlledIPPools: string | undefined, where = "status.controlledIPPools"): SubnetLedger {
-    const raw = parseJsonObject(controlledIPPools, where);
-    const pools = new Map<string, PoolClaim>();
-    for (const [name, entry] of Object.entries(raw)) {
-      const e = entry as { ips?: unknown; application?: unknown; rev?: unknown; pending?: unknown };
-      const addresses = parseIPList(family, e?.ips as string[] | undefined, `${where}["${name}"].ips`);
-      pools.set(name, { addresses, ...(typeof e?.application === "string" ? { application: e.application } : {}), ...revOf(e?.rev), ...pendingOf(e?.pending) });
-    }
-    return SubnetLedger.of(family, pools);
-  }
-
-  /** The JSON string stored in status.controlledIPPools; pool names sorted, so equal ledgers are equal bytes. */
-  encode(): string {
-    const out: Record<string, { ips: string[]; application?: string; rev?: number; pending?: Pending }> = {};
-    for (const name of [...this.pools.keys()].sort()) {
-      const claim = this.pools.get(name) as PoolClaim;
-      out[name] = { ips: claim.addresses.toStrings(), ...(claim.application ? { application: claim.application } : {}), ...revOf(claim.rev), ...pendingOf(claim.pending) };
-    }
-    return JSON.stringify(out);
-  }
-
-  /** Every address some pool holds. */
-  get held(): RangeSet {
-    // One merge of every range (O(n log n)), not n pairwise unions (O(n²)).
-    this.heldCache ??= RangeSet.fromRanges(this.family, [...this.pools.values()].flatMap((c) => c.addresses.ranges));
-    return this.heldCache;
-  }
-
-  /** Pools other than `except` holding any of `addresses`, with exactly the addresses they share. */
-  conflicts(addresses: RangeSet, except?: string): Overlap[] {
-    this.indexCache ??= OverlapIndex.build(this.family, [...this.pools].map(([n, c]) => [n, c.addresses] as const));
-    return this.indexCache.query(addresses, except);
-  }
-
-  with(pool: string, claim: PoolClaim): SubnetLedger {
-    return new SubnetLedger(this.family, this.pools.with(pool, claim));
-  }
-
-  without(pool: string): SubnetLedger {
-    return new SubnetLedger(this.family, this.pools.without(pool));
-  }
 }
 
 /** A subnet's or orphan pool's entry in the cluster ledger. */
@@ -239,13 +182,6 @@ export class ClusterLedger {
     return index;
   }
 }
-
-/** A subnet ledger's entries, one per pool. */
-export const subnetEntries: EntryOps<SubnetLedger, PoolClaim> = {
-  get: (l, name) => l.pools.get(name),
-  with: (l, name, claim) => l.with(name, claim),
-  without: (l, name) => l.without(name),
-};
 
 /** The cluster ledger's entries of one section. */
 export function clusterEntries(section: Section): EntryOps<ClusterLedger, RangeClaim> {

@@ -18,7 +18,7 @@ import type { SpiderIPPool } from "../api/types.js";
 import { autoPoolObject, ownedBy } from "./auto-pool.js";
 import { decideClaim } from "./claim.js";
 import type { LedgerStores, SubnetState } from "./ledger-store.js";
-import { subnetEntries } from "./ledger.js";
+import { subnetEntries } from "./subnet-ledger.js";
 import { type Provisional, withMark } from "./pending.js";
 import { type PoolPlan, type ReservationPlan, explainSize } from "./plan.js";
 import { refreshPoolCounts } from "./counts.js";

@@ -4,8 +4,13 @@
  * (a review can be forged, or refused by a later admission step after pinpool said yes);
  * the controller releases once the API server says the object is gone (RELEASE_FINALIZER).
  */
+import type { SpiderSubnet } from "../api/types.js";
+import { AddressError } from "../ip/address.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
-import { clusterEntries, subnetEntries } from "../reservation/ledger.js";
+import { LedgerFormatError } from "../reservation/ledger.js";
+import type { SubnetLedger } from "../reservation/subnet-ledger.js";
+import { clusterEntries } from "../reservation/ledger.js";
+import { subnetEntries } from "../reservation/subnet-ledger.js";
 import { type Provisional, withMark } from "../reservation/pending.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Verdict, allow, deny } from "../api/verdict.js";
@@ -36,11 +41,23 @@ async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boole
   return inSubnet.verdict;
 }
 
+/** The ledger of the subnet as stored (the review's old object); undefined when there is none or it does not parse. */
+function storedLedger(req: AdmissionRequest, stores: LedgerStores): SubnetLedger | undefined {
+  if (!req.oldObject) return undefined;
+  try {
+    return stores.parsedSubnet(req.oldObject as unknown as SpiderSubnet).ledger;
+  } catch (e) {
+    if (e instanceof AddressError || e instanceof LedgerFormatError) return undefined;
+    throw e;
+  }
+}
+
 async function admitSubnet(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional): Promise<Verdict> {
-  const early = decideSubnetWithoutLedger(req);
+  const held = storedLedger(req, stores);
+  const early = decideSubnetWithoutLedger(req, held);
   if (early) return early;
   const name = (req.object as { metadata?: { name?: string } }).metadata?.name as string;
-  const outcome = await stores.updateCluster(req.dryRun, (ledger) => withMark(ledger, decideSubnet(req, ledger), name, provisional, clusterEntries("subnets")));
+  const outcome = await stores.updateCluster(req.dryRun, (ledger) => withMark(ledger, decideSubnet(req, ledger, held), name, provisional, clusterEntries("subnets")));
   if (outcome.write && !req.dryRun) provisional?.marked({ ledger: { kind: "cluster", section: "subnets" }, name, object: "SpiderSubnet", pending: provisional.pending });
   return outcome.verdict;
 }

@@ -7,18 +7,19 @@ import type { SpiderSubnet } from "../api/types.js";
 import { formatCidr } from "../ip/cidr.js";
 import type { AdmissionRequest } from "./admission.js";
 import { type Outcome, type Verdict, allow, deny, nameList } from "../api/verdict.js";
-import { type ClusterLedger, SubnetLedger, reclaimed } from "../reservation/ledger.js";
+import { type ClusterLedger, reclaimed } from "../reservation/ledger.js";
+import type { SubnetLedger } from "../reservation/subnet-ledger.js";
 import { parsedOrUndefined } from "../api/address-spec.js";
 import { checkAddressSpec, deletingSpecChange, immutableChange, specErrorMessage } from "./spec-checks.js";
 
 /**
- * What is decided from the review alone, with no ledger: a DELETE (refused while the
- * subnet's ledger lists pools, else allowed; the controller releases the claim once the
+ * What is decided without the cluster ledger: a DELETE (refused while the subnet's own
+ * ledger, `held`, lists pools, else allowed; the controller releases the claim once the
  * subnet is gone) and an UPDATE of a subnet being deleted (its spec may not change).
  * Undefined: decide against the cluster ledger (decideSubnet).
  */
-export function decideSubnetWithoutLedger(req: AdmissionRequest): Verdict | undefined {
-  if (req.operation === "DELETE") return decideSubnetDelete(req);
+export function decideSubnetWithoutLedger(req: AdmissionRequest, held: SubnetLedger | undefined): Verdict | undefined {
+  if (req.operation === "DELETE") return decideSubnetDelete(req, held);
   const subnet = req.object as unknown as SpiderSubnet;
   if (req.operation === "UPDATE" && subnet.metadata?.deletionTimestamp) {
     const old = req.oldObject as unknown as SpiderSubnet;
@@ -28,8 +29,11 @@ export function decideSubnetWithoutLedger(req: AdmissionRequest): Verdict | unde
   return undefined;
 }
 
-/** CREATE and UPDATE against the cluster ledger: the subnet's claim is added, never dropped. */
-export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outcome<ClusterLedger> {
+/**
+ * CREATE and UPDATE against the cluster ledger: the subnet's claim is added, never dropped.
+ * `held`: the subnet's own ledger, as stored (an UPDATE may not take away what pools hold).
+ */
+export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger, held?: SubnetLedger): Outcome<ClusterLedger> {
   const subnet = req.object as unknown as SpiderSubnet;
   const name = subnet.metadata?.name;
   if (!name) {
@@ -48,8 +52,7 @@ export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outc
     const changed = immutableChange(subject, old.spec, subnet.spec);
     if (changed) return { verdict: deny(changed) };
     // No update may take away an address a pool holds.
-    const held = SubnetLedger.decode(parsed.family, old.status?.controlledIPPools);
-    for (const [pool, claim] of held.pools) {
+    for (const [pool, claim] of held?.pools ?? []) {
       const dropped = claim.addresses.difference(parsed.addresses);
       if (!dropped.isEmpty) {
         return {
@@ -97,16 +100,11 @@ export function decideSubnet(req: AdmissionRequest, ledger: ClusterLedger): Outc
   return { verdict: allow(), write: ledger.with("subnets", name, reclaimed({ cidr: parsed.cidr, addresses, ...(same?.rev ? { rev: same.rev } : {}) })) };
 }
 
-function decideSubnetDelete(req: AdmissionRequest): Verdict {
+function decideSubnetDelete(req: AdmissionRequest, held: SubnetLedger | undefined): Verdict {
   const old = req.oldObject as unknown as SpiderSubnet;
   const name = old.metadata.name as string;
-  let pools: string[];
-  try {
-    const family = old.spec.ipVersion ?? (old.spec.subnet.includes(":") ? 6 : 4);
-    pools = [...SubnetLedger.decode(family, old.status?.controlledIPPools).pools.keys()];
-  } catch {
-    pools = []; // an unreadable ledger must not make the subnet undeletable; the finalizer still waits for stored pools
-  }
+  // An unreadable ledger (undefined) must not make the subnet undeletable; the finalizer still waits for stored pools.
+  const pools = [...(held?.pools.keys() ?? [])];
   if (pools.length > 0) {
     return deny(`SpiderSubnet "${name}" still hands addresses to SpiderIPPool ${nameList(pools)}; delete those pools (or their workloads) first`);
   }

@@ -4,12 +4,13 @@
  * leader failover. The local controller runs with a 5 s grace period, 1 s resync and 6 s
  * lease (scripts/cluster/controller.ts LOCAL_TIMINGS).
  */
+import { storedSubnetClaims } from "../../scripts/cluster/ledger.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { autoPoolName } from "../../src/api/names.js";
-import { GROUP, PLURAL, type SpiderIPPool, type SpiderSubnet, VERSION } from "../../src/api/types.js";
+import { GROUP, PLURAL, type SpiderIPPool, VERSION } from "../../src/api/types.js";
 import { parseAddress } from "../../src/ip/address.js";
 import { AllocationRecord } from "../../src/ip/allocation-record.js";
 import { compareAndSwap } from "../../src/k8s/cas.js";
@@ -26,8 +27,7 @@ function getPool(name: string): Promise<SpiderIPPool | undefined> {
 }
 
 async function subnetLedger(name: string): Promise<Record<string, unknown>> {
-  const subnet = (await cluster().custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name })) as SpiderSubnet;
-  return JSON.parse(subnet.status?.controlledIPPools || "{}") as Record<string, unknown>;
+  return storedSubnetClaims(cluster().core, cluster().custom, name);
 }
 
 /** Writes an allocation straight into a pool's status (what the agent does on ADD). */

@@ -4,6 +4,7 @@
  * (a 6 s claim deadline, the least allowed; a low rate) shows what bounds a forger there: its claims are
  * settled at their deadline or as soon as it floods, never left for the sweep.
  */
+import { storedSubnetClaims } from "../../scripts/cluster/ledger.js";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +29,7 @@ async function clusterLedger(): Promise<ClusterLedgerJson> {
 }
 
 async function subnetLedger(name: string): Promise<Record<string, unknown>> {
-  return JSON.parse((await kubectlOk(["get", "spidersubnet", name, "-o", "jsonpath={.status.controlledIPPools}"])) || "{}") as Record<string, unknown>;
+  return storedSubnetClaims(cluster().core, cluster().custom, name);
 }
 
 describe("forged admission reviews", function () {

@@ -38,6 +38,10 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
     readNamespacedConfigMap: [{ verb: "get", resource: "configmaps", namespace: NS }],
     createNamespacedConfigMap: [{ verb: "create", resource: "configmaps", namespace: NS }],
     replaceNamespacedConfigMap: [{ verb: "update", resource: "configmaps", namespace: NS }],
+    // The subnet ledgers' parts (src/reservation/subnet-ledger-parts.ts): listed and watched, deleted with their subnet.
+    listNamespacedConfigMap: [{ verb: "list", resource: "configmaps", namespace: NS }],
+    ListWatch: [{ verb: "watch", resource: "configmaps", namespace: NS }],
+    deleteNamespacedConfigMap: [{ verb: "delete", resource: "configmaps", namespace: NS }],
     readNamespacedLease: [{ verb: "get", resource: "leases", group: "coordination.k8s.io", namespace: NS }],
     createNamespacedLease: [{ verb: "create", resource: "leases", group: "coordination.k8s.io", namespace: NS }],
     replaceNamespacedLease: [{ verb: "update", resource: "leases", group: "coordination.k8s.io", namespace: NS }],
@@ -77,7 +81,7 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
 function componentsOf(file: string): Component[] {
   if (file.startsWith("src/agent/")) return ["agent"];
   if (file === "src/k8s/resources.ts" || file === "src/reservation/reserved-ips.ts") return ["agent", "controller"];
-  if (file === "src/k8s/watch-cache.ts") return ["agent"];
+  if (file === "src/k8s/watch-cache.ts") return ["agent", "controller"];
   return ["controller"];
 }
 

@@ -4,18 +4,19 @@
  * wiped subnet status), shows conflicts instead of choosing a winner, orders grow against
  * shrink, and the webhook answers only the API server (mutual TLS).
  */
+import { deleteSubnetLedger, storedSubnetLedger } from "../../scripts/cluster/ledger.js";
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { expect } from "chai";
 import { parseAddressSpec } from "../../src/api/address-spec.js";
 import { autoPoolName } from "../../src/api/names.js";
-import { RELEASE_FINALIZER, type SpiderIPPool, type SpiderSubnet } from "../../src/api/types.js";
+import { RELEASE_FINALIZER, type SpiderIPPool } from "../../src/api/types.js";
 import { Ipam } from "../../src/agent/ipam.js";
 import { CniError, type CniRequest } from "../../src/agent/protocol.js";
 import { PoolClient, SubnetClient } from "../../src/k8s/resources.js";
 import { findConflicts } from "../../src/reservation/conflicts.js";
-import { SubnetLedger } from "../../src/reservation/ledger.js";
+import { SubnetLedger } from "../../src/reservation/subnet-ledger.js";
 import type { RangeSet } from "../../src/ip/range-set.js";
 import { LedgerStores } from "../../src/reservation/ledger-store.js";
 import { planReservation } from "../../src/reservation/plan.js";
@@ -30,24 +31,21 @@ const pools = (): PoolClient => new PoolClient(cluster().custom);
 const subnets = (): SubnetClient => new SubnetClient(cluster().custom);
 
 async function ledgerOf(subnet: string): Promise<SubnetLedger> {
-  const s = (await subnets().get(subnet)) as SpiderSubnet;
-  return SubnetLedger.decode(4, s.status?.controlledIPPools);
+  return (await storedSubnetLedger(cluster().core, cluster().custom, subnet)).ledger;
 }
 
 /**
  * Pool `name`'s addresses and its claim in `subnet`'s ledger at one instant. Grows write the
  * claim then the pool, shrinks the pool then the claim, and the resize sweep runs on while the
- * test reads: the pool is read between two reads of the subnet that find it unchanged, so the
+ * test reads: the pool is read between two reads of the ledger that find it unchanged, so the
  * claim is the one that stood while the pool was read (else the reads run again).
  */
 async function poolWithClaim(name: string, subnet: string): Promise<{ pool: RangeSet; claim: RangeSet | undefined }> {
   for (let attempt = 1; attempt <= 50; attempt++) {
-    const before = (await subnets().get(subnet)) as SpiderSubnet;
+    const before = await storedSubnetLedger(cluster().core, cluster().custom, subnet);
     const pool = parseAddressSpec(((await pools().get(name)) as SpiderIPPool).spec).addresses;
-    const after = (await subnets().get(subnet)) as SpiderSubnet;
-    if (before.metadata.resourceVersion === after.metadata.resourceVersion) {
-      return { pool, claim: SubnetLedger.decode(4, after.status?.controlledIPPools).pools.get(name)?.addresses };
-    }
+    const after = await storedSubnetLedger(cluster().core, cluster().custom, subnet);
+    if (before.versions === after.versions) return { pool, claim: after.ledger.pools.get(name)?.addresses };
   }
   throw new Error(`SpiderSubnet "${subnet}" changed during each of 50 reads of SpiderIPPool "${name}"`);
 }
@@ -246,15 +244,14 @@ describe("ledger integrity through the real API server", function () {
     expect(await metric("pinpool_address_conflicts")).to.equal("0");
   });
 
-  it("a subnet whose status was replaced with {} gets its ledger rebuilt within a sweep, nothing double-claimed", async () => {
+  it("a subnet whose stored ledger was deleted gets it rebuilt within a sweep, nothing double-claimed", async () => {
     const s = await subnet("10.74.0.0/16", "10.74.0.10-10.74.0.200");
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("web", 3, { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+2" }));
     made.pools.add(autoPoolName({ namespace, kind: "Deployment", name: "web" }, "eth0", 4, s));
     const manual = await pool("10.74.0.0/16", "10.74.0.50-10.74.0.59");
     const before = await claimsOf(s);
     expect(Object.keys(before)).to.have.length(2);
-    const stored = (await subnets().get(s)) as SpiderSubnet;
-    await subnets().replaceStatus({ ...stored, status: {} });
+    await deleteSubnetLedger(cluster().core, cluster().custom, s);
     expect(await claimsOf(s)).to.deep.equal({});
     await waitFor("the ledger to be rebuilt", 15_000, async () => (JSON.stringify(await claimsOf(s)) === JSON.stringify(before) ? true : undefined));
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("next", 2, { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" }));
@@ -284,9 +281,11 @@ describe("ledger integrity through the real API server", function () {
     const annotations = { "ipam.spidernet.io/subnet": `{"ipv4":["${s}"]}`, "ipam.spidernet.io/ippool-ip-number": "+1" };
     const auto = autoPoolName(workload, "eth0", 4, s);
     made.pools.add(auto);
-    const { core, custom } = cluster();
+    const { kc, core, custom } = cluster();
     // Two controller replicas: each has its own ledger cache and group-commit lane, as in a cluster.
-    const replicas = [0, 1].map(() => ({ stores: new LedgerStores({ core, custom, namespace: CONTROLLER_NAMESPACE, ledgerName: "pinpool-ledger" }), custom, reserved: new ReservedIPs(custom) }));
+    const replicas = [0, 1].map(() => ({ stores: new LedgerStores({ kc, core, custom, namespace: CONTROLLER_NAMESPACE, ledgerName: "pinpool-ledger" }), custom, reserved: new ReservedIPs(custom) }));
+    await Promise.all(replicas.map((r) => r.stores.start()));
+    after(() => Promise.all(replicas.map((r) => r.stores.stop())));
     const plan = (n: number) => planReservation(workload, annotations, { replicas: n }) as NonNullable<ReturnType<typeof planReservation>>;
     // The workload exists (else its pool is an orphan the controller deletes); the controller's resize backstop joins in.
     await kubectlOk(["create", "-n", namespace, "-f", "-"], deploymentYaml("race", 2, annotations));
@@ -304,9 +303,9 @@ describe("ledger integrity through the real API server", function () {
     expect(refused.stderr).to.equal(
       `Error from server (Forbidden): admission webhook "validate.pinpool.io" denied the request: SpiderSubnet "${s}" still hands addresses to SpiderIPPool "${inside}"; delete those pools (or their workloads) first\n`,
     );
-    // With its ledger wiped the review cannot tell; the finalizer still makes the deletion wait.
-    await subnets().replaceStatus({ ...((await subnets().get(s)) as SpiderSubnet), status: {} });
-    await kubectlOk(["delete", "ss", s, "--wait=false"]);
+    // With its ledger lost the review cannot tell (once the webhook's cache has seen it go); the finalizer still makes the deletion wait.
+    await deleteSubnetLedger(cluster().core, cluster().custom, s);
+    await waitFor("the webhook to admit the deletion", 10_000, async () => ((await kubectl(["delete", "ss", s, "--wait=false"])).code === 0 ? true : undefined));
     const message = `waiting for 1 SpiderIPPools in this subnet to be deleted ("${inside}"); the subnet is deleted when they are gone`;
     const condition = await waitFor("the Deleting condition", 15_000, async () => (await subnets().get(s))?.status?.conditions?.find((c) => c.type === "Deleting"));
     expect(condition).to.deep.include({ status: "True", reason: "PoolsInSubnet", message });

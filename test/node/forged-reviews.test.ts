@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { installPinpool } from "../../scripts/cluster/install.js";
+import { storedSubnetClaims } from "../../scripts/cluster/ledger.js";
 import { createNamespace, kubectl, kubectlOk } from "../../scripts/cluster/local.js";
 import { forgedScaleReview, forgedSpiderReview, forgedWorkloadReview, sendReviews } from "../fixtures/forged.js";
 import { pool, poolHolds } from "../e2e/helpers.js";
@@ -88,7 +89,7 @@ describe("forged reviews against the installed webhook (mutual TLS, the shipped 
     const addresses = [...after, ...ghosts].map((p) => p.ip);
     expect(new Set(addresses).size).to.equal(4);
     for (const p of ghosts) expect(await poolHolds(ghostPool, p.ip), p.ip).to.equal(true);
-    const ledger = JSON.parse(await kubectlOk(["get", "spidersubnet", subnet, "-o", "jsonpath={.status.controlledIPPools}"])) as Record<string, unknown>;
+    const ledger = await storedSubnetClaims(cluster().core, cluster().custom, subnet);
     expect(Object.keys(ledger).sort()).to.deep.equal([ghostPool, steadyPool].sort());
     expect(await kubectlOk(["get", "spiderippool", "-o", "name"])).to.not.match(/ghost-set|ghost-[02-9]/);
   });

@@ -4,7 +4,8 @@ import { addClusterPools, addClusterSubnets, addSubnetPools, planRepair } from "
 import { decideSubnetDeletion } from "../../../src/controller/subnet-deletion.js";
 import { parseCidr } from "../../../src/ip/cidr.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
-import { ClusterLedger, SubnetLedger } from "../../../src/reservation/ledger.js";
+import { ClusterLedger } from "../../../src/reservation/ledger.js";
+import { SubnetLedger } from "../../../src/reservation/subnet-ledger.js";
 import { findConflicts } from "../../../src/reservation/conflicts.js";
 
 const ips = (list: string[]) => parseIPList(4, list, "ips");

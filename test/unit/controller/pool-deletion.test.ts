@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { decidePoolDeletion } from "../../../src/controller/pool-deletion.js";
 import { withCondition } from "../../../src/controller/conditions.js";
 import { applyTrims, staleClaims } from "../../../src/controller/ledger-sweep.js";
-import { SubnetLedger } from "../../../src/reservation/ledger.js";
+import { SubnetLedger } from "../../../src/reservation/subnet-ledger.js";
 import { RELEASE_FINALIZER, type SpiderIPPool } from "../../../src/api/types.js";
 import { AllocationRecord } from "../../../src/ip/allocation-record.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";

@@ -4,7 +4,7 @@ import { autoPoolName } from "../../../src/api/names.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
 import { RangeSet } from "../../../src/ip/range-set.js";
 import { decideClaim } from "../../../src/reservation/claim.js";
-import { SubnetLedger } from "../../../src/reservation/ledger.js";
+import { SubnetLedger } from "../../../src/reservation/subnet-ledger.js";
 import { defaultIPNumber, planReservation } from "../../../src/reservation/plan.js";
 
 const nginx = { namespace: "default", kind: "Deployment" as const, name: "nginx" };

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { parseIPList } from "../../../src/ip/ip-list.js";
-import { ClusterLedger, SubnetLedger, clusterEntries, subnetEntries } from "../../../src/reservation/ledger.js";
+import { ClusterLedger, clusterEntries } from "../../../src/reservation/ledger.js";
+import { SubnetLedger, subnetEntries } from "../../../src/reservation/subnet-ledger.js";
 import { markPending, pendingOf, settle, settleEntries } from "../../../src/reservation/pending.js";
 import { parseCidr } from "../../../src/ip/cidr.js";
 import { RELEASE_FINALIZER } from "../../../src/api/types.js";

@@ -3,7 +3,8 @@ import { parseAddressSpec } from "../../../src/api/address-spec.js";
 import { RELEASE_FINALIZER } from "../../../src/api/types.js";
 import { parseCidr } from "../../../src/ip/cidr.js";
 import { parseIPList } from "../../../src/ip/ip-list.js";
-import { ClusterLedger, SubnetLedger } from "../../../src/reservation/ledger.js";
+import { ClusterLedger } from "../../../src/reservation/ledger.js";
+import { SubnetLedger } from "../../../src/reservation/subnet-ledger.js";
 import type { AdmissionRequest } from "../../../src/webhook/admission.js";
 import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../../src/webhook/validate-pool.js";
 import { decideSubnet, decideSubnetWithoutLedger } from "../../../src/webhook/validate-subnet.js";
@@ -155,12 +156,13 @@ describe("webhook/validate SpiderIPPool", () => {
 });
 
 describe("webhook/validate SpiderSubnet", () => {
-  const subnetReq = (name: string, spec: object, operation: "CREATE" | "DELETE" = "CREATE", status?: object): AdmissionRequest =>
+  const subnetReq = (name: string, spec: object, operation: "CREATE" | "UPDATE" | "DELETE" = "CREATE"): AdmissionRequest =>
     loadRequest("spiderippool-create", (r) => {
       r.resource = { group: "spiderpool.spidernet.io", version: "v2beta1", resource: "spidersubnets" };
       r.operation = operation;
-      const obj = { apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderSubnet", metadata: { name }, spec, status };
+      const obj = { apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderSubnet", metadata: { name }, spec };
       if (operation === "DELETE") [r.object, r.oldObject] = [null, obj];
+      else if (operation === "UPDATE") [r.object, r.oldObject] = [obj, obj];
       else r.object = obj;
     });
   const cluster = ClusterLedger.empty().with("subnets", "nginx-subnet-v4", { cidr: seedSubnet.cidr, addresses: seedSubnet.addresses });
@@ -172,13 +174,22 @@ describe("webhook/validate SpiderSubnet", () => {
     });
   });
 
-  it("decides a DELETE from the review alone: refused while its ledger lists pools, else admitted with no ledger write", () => {
-    const status = { controlledIPPools: JSON.stringify({ "auto4-nginx-eth0-041822837d": { ips: ["10.244.100.90-10.244.100.94"] } }) };
-    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE", status))).to.deep.include({
+  it("decides a DELETE without the cluster ledger: refused while the subnet's own ledger lists pools, else admitted with no ledger write", () => {
+    const held = SubnetLedger.decode(4, JSON.stringify({ "auto4-nginx-eth0-041822837d": { ips: ["10.244.100.90-10.244.100.94"] } }));
+    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"), held)).to.deep.include({
       message: 'SpiderSubnet "nginx-subnet-v4" still hands addresses to SpiderIPPool "auto4-nginx-eth0-041822837d"; delete those pools (or their workloads) first',
     });
-    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"))).to.deep.equal({ allowed: true });
-    expect(decideSubnetWithoutLedger(subnetReq("other", { subnet: "10.245.0.0/16" }))).to.equal(undefined);
+    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"), SubnetLedger.empty(4))).to.deep.equal({ allowed: true });
+    expect(decideSubnetWithoutLedger(subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16" }, "DELETE"), undefined)).to.deep.equal({ allowed: true });
+    expect(decideSubnetWithoutLedger(subnetReq("other", { subnet: "10.245.0.0/16" }), undefined)).to.equal(undefined);
+  });
+
+  it("refuses an UPDATE that takes away an address a pool holds in the subnet's ledger, naming the pool", () => {
+    const held = SubnetLedger.decode(4, JSON.stringify({ "auto4-nginx-eth0-041822837d": { ips: ["10.244.100.90-10.244.100.94"] } }));
+    const req = subnetReq("nginx-subnet-v4", { subnet: "10.244.0.0/16", ips: ["10.244.100.1-10.244.100.92"] }, "UPDATE");
+    expect(decideSubnet(req, cluster, held).verdict).to.deep.include({
+      message: 'SpiderSubnet "nginx-subnet-v4": the update would remove 10.244.100.93-10.244.100.94, which SpiderIPPool "auto4-nginx-eth0-041822837d" holds; shrink or delete that pool first (a subnet\'s addresses are spec.ips less spec.excludeIPs)',
+    });
   });
 });
 
