@@ -7,6 +7,7 @@ import * as k8s from "@kubernetes/client-node";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import { loadControllerConfig } from "../config/controller.js";
 import { loadKubeConfig } from "../k8s/client.js";
+import { ownUserName } from "../k8s/self.js";
 import { ReconcileMetrics } from "../metrics/reconcile.js";
 import { AllocationWriter } from "../reservation/allocations.js";
 import { WebhookMetrics } from "../metrics/webhook.js";
@@ -24,6 +25,7 @@ const kc = loadKubeConfig();
 // The admitters log through the webhook server's logger, which exists only once it is built.
 const logTo: { log?: FastifyBaseLogger } = {};
 const admitters = buildAdmitters(kc, {
+  self: await ownUserName(kc),
   namespace: config.namespace,
   ledgerName: config.ledgerName,
   metrics,

@@ -34,6 +34,8 @@ export interface AdmitterOptions {
   /** From an admission to the deadline of the claims it wrote (PINPOOL_PENDING_CLAIM_SECONDS). */
   lapseMs: number;
   log: { info(fields: object, message: string): void; warn(fields: object, message: string): void };
+  /** The controller's own user name (src/k8s/self.ts): its own pool writes need no second claim. */
+  self?: string | undefined;
 }
 
 export function buildAdmitters(kc: k8s.KubeConfig, o: AdmitterOptions): Admitters {
@@ -54,7 +56,7 @@ export function buildAdmitters(kc: k8s.KubeConfig, o: AdmitterOptions): Admitter
     cas,
     pending,
     clients: { core, apps, custom },
-    validate: (req, source) => admitSpiderResource(req, stores, pending.provisional(req, source)),
+    validate: (req, source) => admitSpiderResource(req, stores, pending.provisional(req, source), o.self),
     mutate: (req, source) =>
       req.resource.group === "apps" ? admitWorkload(req, { stores, custom, apps, reserved }, pending.provisional(req, source)) : Promise.resolve(allow(decideAddressSpecDefaults(req))),
   };

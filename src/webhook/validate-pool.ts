@@ -136,13 +136,18 @@ export function decidePoolInCluster(pool: PreparedPool, ledger: ClusterLedger): 
   return { verdict: allow(), write: ledger.with("pools", pool.name, reclaimed({ cidr: pool.spec.cidr, addresses, ...(current?.rev ? { rev: current.rev } : {}) })) };
 }
 
-/** Decides a pool that belongs to SpiderSubnet `subnetName` against that subnet's ledger. */
+/**
+ * Decides a pool that belongs to SpiderSubnet `subnetName` against that subnet's ledger.
+ * `claimedByWriter`: the review is of pinpool's own write (an auto pool it reserved), which
+ * it makes only after claiming the pool's addresses in this ledger with a new revision and
+ * within that claim's deadline: a claim covering the pool needs no second write.
+ */
 export function decidePoolInSubnet(
   pool: PreparedPool,
   subnetName: string,
   subnet: ParsedAddressSpec,
   ledger: SubnetLedger,
-  deleting = false,
+  { deleting = false, claimedByWriter = false }: { deleting?: boolean; claimedByWriter?: boolean } = {},
 ): Outcome<SubnetLedger> {
   const outside = pool.spec.addresses.difference(subnet.addresses);
   if (!outside.isEmpty) {
@@ -155,7 +160,7 @@ export function decidePoolInSubnet(
   const [clash] = ledger.conflicts(pool.spec.addresses, pool.name);
   if (clash) return { verdict: deny(overlapMessage(pool.name, clash.owner, clash.overlap)) };
   const current = ledger.pools.get(pool.name);
-  if (covered(pool, current?.addresses)) return { verdict: allow() };
+  if (covered(pool, current?.addresses) || (claimedByWriter && current?.addresses.containsSet(pool.spec.addresses))) return { verdict: allow() };
   if (deleting) return { verdict: deny(`${subjectOf(pool.name)}: SpiderSubnet "${subnetName}" is being deleted and hands out no more addresses; use another subnet's CIDR`, 409) };
   const addresses = current ? current.addresses.union(pool.spec.addresses) : pool.spec.addresses;
   return { verdict: allow(), write: ledger.with(pool.name, reclaimed({ ...current, addresses })) };

@@ -18,23 +18,28 @@ import { type PreparedPool, decidePoolInCluster, decidePoolInSubnet, preparePool
 import { decideReservedIP } from "./validate-reserved-ip.js";
 import { decideSubnet, decideSubnetWithoutLedger } from "./validate-subnet.js";
 
-async function admitPool(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional): Promise<Verdict> {
+/** Who sent the object under review: pinpool itself (the review's user is the controller's own, as the API server said at start). */
+export interface Writer {
+  self: boolean;
+}
+
+async function admitPool(req: AdmissionRequest, stores: LedgerStores, provisional: Provisional | undefined, by: Writer): Promise<Verdict> {
   const prepared = preparePool(req);
-  return "verdict" in prepared ? prepared.verdict : claimPool(prepared.pool, stores, req.dryRun, provisional);
+  return "verdict" in prepared ? prepared.verdict : claimPool(prepared.pool, stores, req.dryRun, provisional, by);
 }
 
 /**
  * Claims `pool`'s addresses in the cluster ledger and, when the pool belongs to a
  * SpiderSubnet, in that subnet's ledger.
  */
-async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boolean, provisional?: Provisional): Promise<Verdict> {
+async function claimPool(pool: PreparedPool, stores: LedgerStores, dryRun: boolean, provisional: Provisional | undefined, by: Writer): Promise<Verdict> {
   const inCluster = await stores.updateCluster(dryRun, (ledger) => withMark(ledger, decidePoolInCluster(pool, ledger), pool.name, provisional, clusterEntries("pools")));
   if (inCluster.write && !dryRun) provisional?.marked({ ledger: { kind: "cluster", section: "pools" }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
   if (!inCluster.verdict.allowed || !inCluster.subnet) return inCluster.verdict;
   const subnet = inCluster.subnet;
   const inSubnet = await stores.updateSubnet(subnet, dryRun, (state) =>
     state
-      ? withMark(state.ledger, decidePoolInSubnet(pool, subnet, state.spec, state.ledger, !!state.subnet.metadata.deletionTimestamp), pool.name, provisional, subnetEntries)
+      ? withMark(state.ledger, decidePoolInSubnet(pool, subnet, state.spec, state.ledger, { deleting: !!state.subnet.metadata.deletionTimestamp, claimedByWriter: by.self }), pool.name, provisional, subnetEntries)
       : { verdict: deny(`SpiderSubnet "${subnet}" was deleted while SpiderIPPool "${pool.name}" was admitted; apply the pool again`, 409) },
   );
   if (inSubnet.write && !dryRun) provisional?.marked({ ledger: { kind: "subnet", subnet }, name: pool.name, object: "SpiderIPPool", pending: provisional.pending });
@@ -62,13 +67,16 @@ async function admitSubnet(req: AdmissionRequest, stores: LedgerStores, provisio
   return outcome.verdict;
 }
 
-/** `provisional`: how the claims this admission writes are marked and settled (pending.ts). */
-export async function admitSpiderResource(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional): Promise<Verdict> {
+/**
+ * `provisional`: how the claims this admission writes are marked and settled (pending.ts).
+ * `self`: the controller's own user name, when known.
+ */
+export async function admitSpiderResource(req: AdmissionRequest, stores: LedgerStores, provisional?: Provisional, self?: string): Promise<Verdict> {
   switch (req.resource.resource) {
     case "spidersubnets":
       return admitSubnet(req, stores, provisional);
     case "spiderippools":
-      return admitPool(req, stores, provisional);
+      return admitPool(req, stores, provisional, { self: !!self && req.userInfo?.username === self });
     case "spiderreservedips":
       return decideReservedIP(req);
     default:

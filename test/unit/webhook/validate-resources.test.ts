@@ -70,6 +70,14 @@ describe("webhook/validate SpiderIPPool", () => {
     expect(decidePoolInSubnet(prepared(grown), "nginx-subnet-v4", seedSubnet, wide).write?.pools.get("capture-pool")?.rev).to.equal(1);
   });
 
+  it("writes nothing for pinpool's own pool write that its claim covers (it claimed first), and claims what the claim lacks", () => {
+    const mine = ledger.with("capture-pool", claim(["10.244.130.10-10.244.130.30"]));
+    const own = { claimedByWriter: true };
+    expect(decidePoolInSubnet(prepared(poolCreate(["10.244.130.10-10.244.130.20"])), "nginx-subnet-v4", seedSubnet, mine, own)).to.deep.equal({ verdict: { allowed: true } });
+    const beyond = decidePoolInSubnet(prepared(poolCreate(["10.244.130.10-10.244.130.40"])), "nginx-subnet-v4", seedSubnet, mine, own);
+    expect(beyond.write?.pools.get("capture-pool")?.addresses.toString()).to.equal("10.244.130.10-10.244.130.40");
+  });
+
   it("denies a pool outside any subnet that overlaps another, or whose CIDR overlaps a different CIDR", () => {
     const cluster = ClusterLedger.empty()
       .with("pools", "a", { cidr: parseCidr("10.9.0.0/24"), addresses: parseIPList(4, ["10.9.0.10-10.9.0.20"], "ips") })
