@@ -6,7 +6,7 @@
  * segment's rate, the ledger objects' sizes and the controller's (and API server's) RSS.
  * Only the public path is measured (API objects, ConfigMaps, /proc), so it runs the same
  * whichever way src/reservation stores its ledgers.
- *   npm run bench:scale -- --pools=50000 --checkpoints=0,1000,5000,10000,25000,50000 --concurrency=16 --samples=40
+ *   npm run bench:scale -- --pools=50000 --checkpoints=0,1000,5000,10000,25000,50000 --concurrency=16 --samples=40 [--keep]
  */
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -17,7 +17,7 @@ import { LABEL } from "../../src/api/labels.js";
 import { GROUP, PLURAL, VERSION } from "../../src/api/types.js";
 import { describeApiError, orUndefined } from "../../src/k8s/errors.js";
 import { CONTROLLER_NAMESPACE, PRODUCTION_TIMINGS, startLocalController } from "../cluster/controller.js";
-import { deleteSpiderObjects, localClients, waitFor } from "../cluster/local.js";
+import { deleteSpiderObjects, kubectlOk, localClients, waitFor } from "../cluster/local.js";
 import { SIM_SCHEDULER } from "../cluster/node-sim.js";
 import { stateDir } from "../cluster/process.js";
 import { percentile, summarise } from "./stats.js";
@@ -45,11 +45,18 @@ const { values: flags } = parseArgs({
     checkpoints: { type: "string", default: "0,1000,5000,10000,25000,50000" },
     concurrency: { type: "string", default: "16" },
     samples: { type: "string", default: "40" },
+    // Leave what the bench made in place: at 50,000 pools the controller's clean-up takes over
+    // an hour, and `npm run cluster:down` removes the whole cluster's state in seconds.
+    keep: { type: "boolean", default: false },
+    // Seconds between a fill and its samples: a fill's last provisional claims are settled
+    // within PINPOOL_PENDING_CLAIM_SECONDS (15) + 1, and samples taken meanwhile measure that too.
+    quiet: { type: "string", default: "20" },
   },
 });
 const maxPools = wholeNumber("pools", flags.pools, 1);
 const concurrency = wholeNumber("concurrency", flags.concurrency, 1);
 const sampleCount = wholeNumber("samples", flags.samples, 0);
+const quietMs = wholeNumber("quiet", flags.quiet, 0) * 1000;
 const checkpoints = [...new Set(flags.checkpoints.split(",").map((c) => Math.min(maxPools, wholeNumber("checkpoints", c.trim(), 0))))].sort((a, b) => a - b);
 
 interface LedgerSizes {
@@ -61,7 +68,7 @@ interface LedgerSizes {
 interface Row {
   pools: number;
   latenciesMs: number[];
-  fill: { pools: number; seconds: number };
+  fill: { pools: number; seconds: number; ledgerWrites: number };
   sizes: LedgerSizes;
   rssMiB: Record<"controller" | "apiserver" | "etcd", number | undefined>;
 }
@@ -139,6 +146,16 @@ async function fillTo(target: number): Promise<void> {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
+/**
+ * ConfigMap writes the API server has served (apiserver_request_total): the ledgers' writes,
+ * as nothing else writes ConfigMaps while the bench fills (one kube-root-ca.crt per namespace).
+ */
+async function configMapWrites(): Promise<number> {
+  const lines = (await kubectlOk(["get", "--raw", "/metrics"])).split("\n");
+  const writes = lines.filter((l) => l.startsWith("apiserver_request_total{") && l.includes('resource="configmaps"') && /verb="(POST|PUT|PATCH|DELETE)"/.test(l));
+  return writes.reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+}
+
 async function ledgerSizes(): Promise<LedgerSizes> {
   const bytes = (o: unknown): number => Buffer.byteLength(JSON.stringify(o));
   // Today the subnet's ledger is its status.controlledIPPools: the subnet object is a ledger object.
@@ -161,18 +178,18 @@ async function measureRow(fill: Row["fill"], sample: boolean): Promise<Row> {
   const p90 = percentile([...latenciesMs].sort((a, b) => a - b), 90);
   const { sizes, rssMiB: rss } = row;
   console.log(`${pools} pools: ${s.n} reserving creates one at a time: p50 ${fixed(s.p50)} ms, p90 ${fixed(p90)} ms, p99 ${fixed(s.p99)} ms, max ${fixed(s.max)} ms`);
-  console.log(`  fill to here: ${fill.pools} pools in ${fixed(fill.seconds)} s (${fixed(fill.pools / fill.seconds)}/s, ${concurrency} at a time)`);
+  console.log(`  fill to here: ${fill.pools} pools in ${fixed(fill.seconds)} s (${fixed(fill.pools / fill.seconds)}/s, ${concurrency} at a time), ${fixed(fill.ledgerWrites / fill.pools, 2)} ledger writes per reservation`);
   console.log(`  ledger objects: SpiderSubnet ${fixed(sizes.subnetBytes / KiB)} KiB; ${sizes.configMaps} ledger ConfigMaps; largest ${fixed(sizes.largestBytes / KiB)} KiB, total ${fixed(sizes.totalBytes / KiB)} KiB`);
   console.log(`  RSS: pinpool-controller ${fixed(rss.controller)} MiB, kube-apiserver ${fixed(rss.apiserver)} MiB, etcd ${fixed(rss.etcd)} MiB`);
   return row;
 }
 
 function table(rows: readonly Row[]): string {
-  const lines = ["| pools | create p50 ms | create p99 ms | fill rate /s | largest ledger object KiB | total ledger KiB | controller RSS MiB | API server RSS MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|"];
+  const lines = ["| pools | create p50 ms | create p99 ms | fill rate /s | ledger writes per reservation | largest ledger object KiB | total ledger KiB | controller RSS MiB | API server RSS MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
   for (const r of rows) {
     const s = summarise(r.latenciesMs);
     const rate = r.fill.pools > 0 ? r.fill.pools / r.fill.seconds : undefined;
-    lines.push(`| ${r.pools.toLocaleString("en-US")} | ${fixed(s.p50)} | ${fixed(s.p99)} | ${fixed(rate, 0)} | ${fixed(r.sizes.largestBytes / KiB)} | ${fixed(r.sizes.totalBytes / KiB)} | ${fixed(r.rssMiB.controller, 0)} | ${fixed(r.rssMiB.apiserver, 0)} |`);
+    lines.push(`| ${r.pools.toLocaleString("en-US")} | ${fixed(s.p50)} | ${fixed(s.p99)} | ${fixed(rate, 0)} | ${fixed(r.fill.ledgerWrites / r.fill.pools, 2)} | ${fixed(r.sizes.largestBytes / KiB)} | ${fixed(r.sizes.totalBytes / KiB)} | ${fixed(r.rssMiB.controller, 0)} | ${fixed(r.rssMiB.apiserver, 0)} |`);
   }
   return lines.join("\n");
 }
@@ -214,9 +231,11 @@ try {
   await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
   await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, body: { apiVersion: `${GROUP}/${VERSION}`, kind: "SpiderSubnet", metadata: { name: SUBNET }, spec: SUBNET_SPEC } });
   for (const checkpoint of checkpoints) {
-    const [before, start] = [created, Date.now()];
+    const [before, start, writesBefore] = [created, Date.now(), await configMapWrites()];
     await fillTo(checkpoint);
-    const fill = { pools: created - before, seconds: (Date.now() - start) / 1000 };
+    const [pools, seconds] = [created - before, (Date.now() - start) / 1000];
+    if (pools > 0) await sleep(quietMs); // the writes counted include the fill's settlements
+    const fill = { pools, seconds, ledgerWrites: (await configMapWrites()) - writesBefore };
     // A fill cut short still gets its row (sizes and RSS where it stopped), without samples.
     rows.push(await measureRow(fill, !stopped()));
     if (stopped()) break;
@@ -228,7 +247,8 @@ try {
   else if (interrupted) console.log(`interrupted at ${created} pools`);
   console.log(`\n${table(rows)}\n\n${machine()}; ${concurrency} creates at a time in the fill, ${sampleCount} samples per checkpoint\n`);
   try {
-    await cleanUp();
+    if (flags.keep) console.log(`--keep: left in place (namespace ${NAMESPACE}, SpiderIPPools -l ${POOL_SELECTOR}, SpiderSubnet ${SUBNET}); npm run cluster:down removes the cluster's state`);
+    else await cleanUp();
   } catch (e) {
     console.error(`clean-up: ${describe(e)}; what is left: namespace ${NAMESPACE}, SpiderIPPools -l ${POOL_SELECTOR}, SpiderSubnet ${SUBNET}`);
     process.exitCode = 1;

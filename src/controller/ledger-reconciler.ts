@@ -14,6 +14,7 @@ import { PoolClient, type SpiderClient, SubnetClient } from "../k8s/resources.js
 import { type Holding, conflictsByObject, findConflicts } from "../reservation/conflicts.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import { clusterEntries } from "../reservation/ledger.js";
+import { lostLedger } from "../reservation/ledger-store.js";
 import { subnetEntries } from "../reservation/subnet-ledger.js";
 import { type Pending, settleEntries } from "../reservation/pending.js";
 import { withCondition } from "./conditions.js";
@@ -143,15 +144,22 @@ export class LedgerReconciler {
     }
     for (const subnet of s.subnets) {
       const subnetName = subnet.metadata.name as string;
-      const wanted = plan.subnetPools.get(subnetName);
-      if (!wanted) continue;
+      const wanted = plan.subnetPools.get(subnetName) ?? [];
       await this.d.guarded("ledgers", subnetName, async () => {
-        if (!addSubnetPools(this.d.stores.parsedSubnet(subnet).ledger, wanted).added.length) return;
-        const { added } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
-          if (!state) return { added: [] };
-          const out = addSubnetPools(state.ledger, wanted);
-          return out.ledger === state.ledger ? { added: out.added } : { write: out.ledger, added: out.added };
-        });
+        // Rebuilding: a ledger that is gone (even with no pool to put back) is written again,
+        // with every stored pool's claim, in this one write.
+        const known = this.d.stores.parsedSubnet(subnet, true);
+        if (!addSubnetPools(known.ledger, wanted).added.length && !lostLedger(known)) return;
+        const { added } = await this.d.stores.updateSubnet(
+          subnetName,
+          false,
+          (state) => {
+            if (!state) return { added: [] };
+            const out = addSubnetPools(state.ledger, wanted);
+            return out.ledger === state.ledger && !lostLedger(state) ? { added: out.added } : { write: out.ledger, added: out.added };
+          },
+          true,
+        );
         for (const a of added) this.d.done("repair_ledger", { ledger: subnetName }, `added SpiderIPPool "${a.name}"'s missing claim (${a.missing.toString()}) to SpiderSubnet "${subnetName}"'s ledger`);
       });
     }

@@ -46,7 +46,7 @@ export function buildAdmitters(kc: k8s.KubeConfig, o: AdmitterOptions): Admitter
     ...DEFAULT_CAS,
     onConflict: (what) => o.metrics.casConflicts.inc({ object: conflictLabel(what) }),
   };
-  const stores = new LedgerStores({ kc, core, custom, namespace: o.namespace, ledgerName: o.ledgerName, cas });
+  const stores = new LedgerStores({ kc, core, custom, namespace: o.namespace, ledgerName: o.ledgerName, cas, log: o.log });
   const reserved = new ReservedIPs(custom);
   const finalizers = new Finalizers({ core, custom, stores, done: (action, fields, message) => o.log.info({ action, ...fields }, message) });
   const pending = new PendingClaims({ stores, custom, apps, finalizers, metrics: o.metrics, log: o.log }, o.lapseMs);

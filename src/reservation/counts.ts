@@ -11,6 +11,7 @@ import { isNotFound } from "../k8s/errors.js";
 import type { PoolClient } from "../k8s/resources.js";
 import type { ParsedAddressSpec } from "../api/address-spec.js";
 import type { LedgerStores } from "./ledger-store.js";
+import { LEGACY_MARK } from "./ledger-objects.js";
 import type { SubnetLedger } from "./subnet-ledger.js";
 
 
@@ -66,9 +67,10 @@ export async function refreshPoolCounts(pools: PoolClient, name: string, cas: Ca
 }
 
 /**
- * Rewrites a subnet's counts when they are stale, from its ledger as `stores` has it. Drops
- * the `status.controlledIPPools` of an older pinpool once the ledger is stored in parts: it
- * would only mislead a reader.
+ * Rewrites a subnet's counts when they are stale, from its ledger as `stores` has it. Once
+ * the ledger is stored in parts, `status.controlledIPPools` says so (LEGACY_MARK): an older
+ * pinpool's ledger there is taken over, and an older pinpool still running refuses rather
+ * than reads it as empty.
  */
 export async function refreshSubnetCounts(custom: k8s.CustomObjectsApi, stores: LedgerStores, name: string, cas: CasOptions = DEFAULT_CAS): Promise<void> {
   const ref = { group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, name };
@@ -84,11 +86,10 @@ export async function refreshSubnetCounts(custom: k8s.CustomObjectsApi, stores: 
       }
       const { spec, ledger } = stores.parsedSubnet(subnet);
       const counts = subnetCountsOf(spec, ledger);
-      const legacy = subnet.status?.controlledIPPools !== undefined && stores.subnetParts.stored(subnet);
-      if (!countsStale(subnet.status, counts) && !legacy) return;
-      const status = { ...subnet.status, ...counts };
-      delete status.controlledIPPools;
-      await custom.replaceClusterCustomObjectStatus({ ...ref, body: { ...subnet, status: legacy ? status : { ...subnet.status, ...counts } } });
+      const marked = subnet.status?.controlledIPPools === LEGACY_MARK || !stores.subnetParts.stored(subnet);
+      if (!countsStale(subnet.status, counts) && marked) return;
+      const status = { ...subnet.status, ...counts, ...(marked ? {} : { controlledIPPools: LEGACY_MARK }) };
+      await custom.replaceClusterCustomObjectStatus({ ...ref, body: { ...subnet, status } });
     },
     cas,
   );

@@ -3,9 +3,7 @@
  * namespace (where only pinpool writes), named after the subnet and the part, stamped with
  * the subnet's UID so a subnet created again under the same name starts empty.
  *
- * The directory's document lists the registered blocks, the claims outside them and, for
- * a block registered while the directory held claims in it, those claims (`pending`) until
- * the block's own object has them: a claim is never out of every object.
+ * The directory's document lists the registered blocks and holds the claims outside them.
  */
 import { createHash } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
@@ -18,6 +16,13 @@ export const ANNOTATION_SUBNET = "pinpool.spidernet.io/subnet";
 export const ANNOTATION_SUBNET_UID = "pinpool.spidernet.io/subnet-uid";
 export const ANNOTATION_PART = "pinpool.spidernet.io/ledger-part";
 export const PART_DATA_KEY = "ledger.json";
+
+/**
+ * What `status.controlledIPPools` says once the subnet's ledger is in parts. Not JSON on
+ * purpose: an older pinpool still running (a rolling upgrade) fails to read it and refuses
+ * its admissions, rather than taking a missing ledger for an empty one.
+ */
+export const LEGACY_MARK = "pinpool: this subnet's ledger is kept in ConfigMaps pinpool-ledger-* in the controller's namespace";
 
 const HEX = /^[0-9a-f]{1,32}$/;
 
@@ -33,13 +38,10 @@ export interface DirectoryDocument {
   readonly blocks: readonly bigint[];
   /** Claims in no registered block. */
   readonly pools: LedgerPart;
-  /** By block key: the part of a block whose own object is not yet authoritative. */
-  readonly pending: ReadonlyMap<string, LedgerPart>;
 }
 
 export function encodeDirectory(d: DirectoryDocument): string {
-  const pending = Object.fromEntries([...d.pending.keys()].sort().map((k) => [k, (d.pending.get(k) as LedgerPart).encode()]));
-  return JSON.stringify({ blocks: d.blocks.map((b) => b.toString(16)), pools: d.pools.encode(), ...(d.pending.size ? { pending } : {}) });
+  return JSON.stringify({ blocks: d.blocks.map((b) => b.toString(16)), pools: d.pools.encode() });
 }
 
 export function decodeDirectory(family: Family, text: string | undefined, where: string): DirectoryDocument {
@@ -49,12 +51,7 @@ export function decodeDirectory(family: Family, text: string | undefined, where:
     throw new LedgerFormatError(`${where}.blocks: expected a list of block numbers in lower-case hex, got ${JSON.stringify(blocks).slice(0, 80)}`);
   }
   const pools = LedgerPart.decode(family, objectAt(raw.pools, `${where}.pools`), `${where}.pools`);
-  const pending = new Map<string, LedgerPart>();
-  for (const [key, part] of Object.entries(objectAt(raw.pending, `${where}.pending`))) {
-    if (!HEX.test(key)) throw new LedgerFormatError(`${where}.pending: "${key}" is not a block number in lower-case hex`);
-    pending.set(key, LedgerPart.decode(family, objectAt(part, `${where}.pending["${key}"]`), `${where}.pending["${key}"]`));
-  }
-  return { blocks: blocks.map((b) => BigInt(`0x${b as string}`)), pools, pending };
+  return { blocks: blocks.map((b) => BigInt(`0x${b as string}`)), pools };
 }
 
 function objectAt(v: unknown, where: string): Record<string, unknown> {
@@ -69,6 +66,8 @@ export interface PartObject {
   readonly uid: string;
   readonly key: string;
   readonly resourceVersion: string;
+  /** The ConfigMap's own UID (a delete's precondition). */
+  readonly objectUid?: string | undefined;
   readonly text: string;
 }
 
@@ -81,11 +80,11 @@ export function partObjectOf(cm: k8s.V1ConfigMap): PartObject | undefined {
   const resourceVersion = cm.metadata?.resourceVersion;
   if (!subnet || !uid || !key || !resourceVersion || (key !== DIRECTORY && !HEX.test(key))) return undefined;
   if (cm.metadata?.name !== partObjectName(subnet, key)) return undefined;
-  return { subnet, uid, key, resourceVersion, text: cm.data?.[PART_DATA_KEY] ?? "" };
+  return { subnet, uid, key, resourceVersion, ...(cm.metadata?.uid ? { objectUid: cm.metadata.uid } : {}), text: cm.data?.[PART_DATA_KEY] ?? "" };
 }
 
 /** The ConfigMap to write for a part; with `resourceVersion`, a compare-and-swap replace. */
-export function partBody(namespace: string, p: Omit<PartObject, "resourceVersion"> & { resourceVersion?: string | undefined }): k8s.V1ConfigMap {
+export function partBody(namespace: string, p: Omit<PartObject, "resourceVersion" | "objectUid"> & { resourceVersion?: string | undefined }): k8s.V1ConfigMap {
   return {
     metadata: {
       name: partObjectName(p.subnet, p.key),

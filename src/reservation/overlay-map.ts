@@ -51,8 +51,18 @@ export class OverlayMap<K, V> implements Iterable<[K, V]> {
     return this.materialise().entries();
   }
 
+  /** This map with each `[key, value]` set, or removed when value is undefined: one copy for the lot. */
+  withChanges(entries: Iterable<readonly [K, V | undefined]>): OverlayMap<K, V> {
+    const changes = new Map<K, V | typeof TOMBSTONE>(this.changes);
+    for (const [key, value] of entries) changes.set(key, value === undefined ? TOMBSTONE : value);
+    return this.folded(changes);
+  }
+
   private changed(key: K, value: V | typeof TOMBSTONE): OverlayMap<K, V> {
-    const changes = new Map<K, V | typeof TOMBSTONE>(this.changes).set(key, value);
+    return this.folded(new Map<K, V | typeof TOMBSTONE>(this.changes).set(key, value));
+  }
+
+  private folded(changes: Map<K, V | typeof TOMBSTONE>): OverlayMap<K, V> {
     // Fold a large overlay into a new base, so lookups and copies stay cheap.
     if (changes.size > 64 && changes.size * 8 > this.base.size) return new OverlayMap<K, V>(new OverlayMap<K, V>(this.base, changes).materialise(), new Map());
     return new OverlayMap<K, V>(this.base, changes);

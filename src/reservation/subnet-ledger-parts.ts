@@ -1,71 +1,91 @@
 /**
  * The subnet ledgers' stored parts (ledger-objects.ts), followed by one watch, and their
  * writes. A ledger is read from the cache, so reading costs what changed since the last
- * read, not the ledger's size; the cache may lag, and every write is a compare-and-swap on
- * the resourceVersion it read (a create where it saw nothing), so a stale read costs a 409
- * (after which the object is read afresh), never a claim decided on state that changed.
+ * read, not the ledger's size. The cache may lag: every write is a compare-and-swap on the
+ * resourceVersion the ledger as read reflects (a create where it reflected nothing), so a
+ * stale read costs a 409, after which the object is read afresh, never a claim decided on
+ * state that changed.
+ *
+ * Which object decides an address: a registered block's own part, else the directory. A
+ * block is registered by a write of the directory, then its part is created; until the part
+ * is there the block is held closed (SubnetLedger's `missing`), so the gap between the two
+ * writes, or a part deleted by hand, withholds addresses and never hands them out twice.
  */
 import * as k8s from "@kubernetes/client-node";
 import type { SpiderSubnet } from "../api/types.js";
 import type { Family } from "../ip/address.js";
 import { isConflict, isNotFound } from "../k8s/errors.js";
 import { WatchCache } from "../k8s/watch-cache.js";
-import { DIRECTORY, LedgerPart, blockKey, blockSet } from "./ledger-part.js";
-import { type DirectoryDocument, LEDGER_LABEL, type PartObject, decodeDirectory, encodeDirectory, partBody, partObjectName, partObjectOf } from "./ledger-objects.js";
+import { LedgerFormatError } from "./ledger.js";
+import { DIRECTORY, LedgerPart, blockKey } from "./ledger-part.js";
+import { type DirectoryDocument, LEDGER_LABEL, LEGACY_MARK, type PartObject, decodeDirectory, encodeDirectory, partBody, partObjectName, partObjectOf } from "./ledger-objects.js";
 import { OverlayMap } from "./overlay-map.js";
 import { SubnetLedger } from "./subnet-ledger.js";
 
-/** A ledger as read, with what it was read from: a write compares-and-swaps against exactly that. */
+/** A ledger as read, with the versions of the objects it reflects: a write compares-and-swaps against exactly those. */
 export interface LedgerRead {
   readonly ledger: SubnetLedger;
-  /** The stored directory; undefined when nothing is stored in parts yet. */
-  readonly directory?: DirectoryDocument | undefined;
-  /** Every stored part object (of any UID) when read. */
+  /** The registered blocks as read (empty when nothing is stored yet). */
+  readonly registered: ReadonlySet<string>;
+  /** By part key, the resourceVersion the ledger reflects; absent: no object of this subnet's UID. */
+  readonly versions: OverlayMap<string, string>;
+  /** Every part object cached when read, of any UID: one of an older subnet of the same name is replaced at its version. */
   readonly objects: OverlayMap<string, PartObject>;
-  /** Read from the subnet's status (how ledgers were kept before parts): every claim in it already counts. */
-  readonly imported: boolean;
+}
+
+interface View {
+  readonly uid: string;
+  readonly family: Family;
+  readonly ledger: SubnetLedger;
+  readonly directory: DirectoryDocument;
+  readonly registered: ReadonlySet<string>;
+  readonly versions: OverlayMap<string, string>;
 }
 
 interface SubnetParts {
   /** Stored parts by key, of any UID (a subnet deleted and created again leaves older ones until released). */
   objects: OverlayMap<string, PartObject>;
-  /** Keys that changed since `view` was built. */
+  /** Keys whose object changed since `view` was built. */
   readonly dirty: Set<string>;
-  view?: { uid: string; family: Family; ledger: SubnetLedger; directory: DirectoryDocument; registered: ReadonlySet<string> };
+  view?: View;
 }
 
 const where = (subnet: string, key: string): string => `ConfigMap ${partObjectName(subnet, key)}`;
-type View = NonNullable<SubnetParts["view"]>;
+const numeric = (rv: string | undefined): bigint | undefined => (rv !== undefined && /^\d+$/.test(rv) ? BigInt(rv) : undefined);
+/** True when version `a` is older than `b` (the API server's versions are etcd revisions: numbers). */
+const older = (a: string | undefined, b: string | undefined): boolean => {
+  const [x, y] = [numeric(a), numeric(b)];
+  return x !== undefined && y !== undefined && x < y;
+};
 
-/** How ledgers were kept before parts: in the subnet's `status.controlledIPPools`. */
+/** How ledgers were kept before parts: in the subnet's `status.controlledIPPools` (the mark left after the move reads as empty). */
 function legacyLedger(subnet: SpiderSubnet, family: Family): SubnetLedger {
-  return SubnetLedger.decode(family, subnet.status?.controlledIPPools, `SpiderSubnet "${subnet.metadata.name}" status.controlledIPPools`);
+  const text = subnet.status?.controlledIPPools;
+  return SubnetLedger.decode(family, text === LEGACY_MARK ? undefined : text, `SpiderSubnet "${subnet.metadata.name}" status.controlledIPPools`);
 }
 
-/** A subnet's whole ledger from its directory object and, through `partOf`, each registered block's claims. */
-function buildView(name: string, uid: string, family: Family, dir: PartObject, partOf: (d: DirectoryDocument, key: string) => LedgerPart | undefined): View {
+/** The ledger of subnet `name` (UID `uid`) from its directory object and its parts as `partOf` finds them (undefined: missing). */
+function buildView(name: string, uid: string, family: Family, dir: PartObject, source: { partOf: (key: string) => PartObject | undefined; parse: (p: PartObject) => LedgerPart }): View {
+  const { partOf, parse } = source;
   const directory = decodeDirectory(family, dir.text, where(name, DIRECTORY));
-  const parts = new Map(directory.blocks.map((b) => [blockKey(b), partOf(directory, blockKey(b))] as const));
-  return { uid, family, directory, registered: new Set(parts.keys()), ledger: SubnetLedger.stored(family, directory.pools, directory.blocks, parts) };
+  let versions = OverlayMap.of<string, string>([[DIRECTORY, dir.resourceVersion]]);
+  const parts = new Map<string, LedgerPart | undefined>();
+  for (const key of directory.blocks.map(blockKey)) {
+    const p = partOf(key);
+    parts.set(key, p && parse(p));
+    if (p) versions = versions.with(key, p.resourceVersion);
+  }
+  return { uid, family, directory, registered: new Set(parts.keys()), versions, ledger: SubnetLedger.stored(family, directory.pools, directory.blocks, parts) };
 }
 
-/**
- * `subnet`'s ledger from its part objects as listed (for a one-off reader: a test, a tool);
- * from its status when nothing is stored in parts yet.
- */
+/** `subnet`'s ledger from its part objects as listed (for a one-off reader: a test, a tool); from its status when nothing is stored in parts yet. */
 export function ledgerOfObjects(subnet: SpiderSubnet, family: Family, objects: readonly PartObject[]): SubnetLedger {
   const name = subnet.metadata.name as string;
   const mine = new Map(objects.filter((p) => p.subnet === name && p.uid === subnet.metadata.uid).map((p) => [p.key, p] as const));
   const dir = mine.get(DIRECTORY);
   if (!dir) return legacyLedger(subnet, family);
-  const partOf = (d: DirectoryDocument, key: string): LedgerPart | undefined => {
-    const p = mine.get(key);
-    return d.pending.get(key) ?? (p && LedgerPart.parse(family, p.text, where(name, key)));
-  };
-  return buildView(name, subnet.metadata.uid as string, family, dir, partOf).ledger;
+  return buildView(name, subnet.metadata.uid as string, family, dir, { partOf: (key) => mine.get(key), parse: (p) => LedgerPart.parse(family, p.text, where(name, p.key)) }).ledger;
 }
-
-const numeric = (rv: string): bigint | undefined => (/^\d+$/.test(rv) ? BigInt(rv) : undefined);
 
 export class SubnetLedgerParts {
   private readonly cache: WatchCache<k8s.V1ConfigMap>;
@@ -75,13 +95,14 @@ export class SubnetLedgerParts {
 
   constructor(
     kc: k8s.KubeConfig,
-    private readonly o: { core: k8s.CoreV1Api; namespace: string },
+    private readonly o: { core: k8s.CoreV1Api; namespace: string; onWatchError?: (e: unknown) => void },
   ) {
     this.cache = new WatchCache<k8s.V1ConfigMap>(kc, {
       path: `/api/v1/namespaces/${o.namespace}/configmaps`,
       labelSelector: LEDGER_LABEL,
       list: () => o.core.listNamespacedConfigMap({ namespace: o.namespace, labelSelector: LEDGER_LABEL }),
       onChange: (before, after) => this.seen(before, after),
+      ...(o.onWatchError ? { onError: o.onWatchError } : {}),
     });
   }
 
@@ -107,76 +128,94 @@ export class SubnetLedgerParts {
 
   /**
    * `subnet`'s ledger as the cache has it. Nothing stored yet: its `status.controlledIPPools`
-   * (how ledgers were kept before parts), with every part to be written.
+   * (how ledgers were kept before parts), with every part to be written. Throws when the
+   * parts are there but their directory is not: who holds what cannot be told.
    */
-  read(subnet: SpiderSubnet, family: Family): LedgerRead {
+  read(subnet: SpiderSubnet, family: Family, { rebuilding = false }: { rebuilding?: boolean } = {}): LedgerRead {
     const name = subnet.metadata.name as string;
     const uid = subnet.metadata.uid as string;
     const s = this.entry(name);
     const dir = s.objects.get(DIRECTORY);
     if (!dir || dir.uid !== uid) {
-      const legacy = subnet.status?.controlledIPPools;
-      return { ledger: legacyLedger(subnet, family), objects: s.objects, imported: !!legacy && legacy !== "{}" };
+      const orphans = [...s.objects.values()].filter((p) => p.uid === uid).map((p) => partObjectName(name, p.key));
+      if (orphans.length) {
+        throw new LedgerFormatError(
+          `SpiderSubnet "${name}"'s ledger directory ${where(name, DIRECTORY)} in ${this.o.namespace} is missing while ${orphans.length} of its parts are there (${orphans.slice(0, 3).join(", ")}); delete those too (kubectl delete cm -n ${this.o.namespace} ${orphans.join(" ")}) and the controller's sweep rebuilds the ledger from the stored pools`,
+        );
+      }
+      // Stored in parts once (the status says so), none there now: lost, not empty. Only the
+      // sweep, which rebuilds it from every stored pool at once, may write it.
+      if (subnet.status?.controlledIPPools === LEGACY_MARK && !rebuilding) {
+        throw new LedgerFormatError(`SpiderSubnet "${name}"'s ledger (ConfigMaps ${partObjectName(name, "*")} in ${this.o.namespace}) is gone; the controller's sweep rebuilds it from the stored pools within a resync, and admissions on this subnet wait for that`);
+      }
+      return { ledger: legacyLedger(subnet, family), registered: new Set(), versions: OverlayMap.of([]), objects: s.objects };
     }
-    const ledger = this.view(s, name, uid, family, dir);
-    return { ledger, directory: s.view?.directory, objects: s.objects, imported: false };
-  }
-
-  private view(s: SubnetParts, name: string, uid: string, family: Family, dir: PartObject): SubnetLedger {
-    if (!s.view || s.view.uid !== uid || s.view.family !== family) {
-      s.view = buildView(name, uid, family, dir, (directory, key) => this.effective(s, uid, family, directory, key));
-      s.dirty.clear();
-      return s.view.ledger;
-    }
-    if (s.dirty.size === 0) return s.view.ledger;
-    const view = s.view;
-    const changes = new Map<string, LedgerPart | undefined>();
-    let blocks: readonly bigint[] | undefined;
-    if (s.dirty.has(DIRECTORY)) {
-      const directory = decodeDirectory(family, dir.text, where(name, DIRECTORY));
-      const registered = new Set(directory.blocks.map(blockKey));
-      changes.set(DIRECTORY, directory.pools);
-      const affected = new Set([...view.directory.pending.keys(), ...directory.pending.keys(), ...[...registered].filter((k) => !view.registered.has(k))]);
-      for (const key of affected) changes.set(key, this.effective(s, uid, family, directory, key));
-      blocks = directory.blocks;
-      Object.assign(view, { directory, registered });
-    }
-    for (const key of s.dirty) {
-      if (key !== DIRECTORY && view.registered.has(key) && !view.directory.pending.has(key)) changes.set(key, this.effective(s, uid, family, view.directory, key));
-    }
-    s.dirty.clear();
-    view.ledger = view.ledger.withStoredChanges(changes, blocks);
-    return view.ledger;
+    const view = this.view(s, name, uid, family, dir);
+    return { ledger: view.ledger, registered: view.registered, versions: view.versions, objects: s.objects };
   }
 
   /**
-   * Writes the parts `next` touched, each a compare-and-swap: the directory first (it
-   * registers blocks), then the blocks' own objects. A 409 or 404 on any of them reads that
-   * object afresh and is thrown as a 409, for the caller's loop to decide again; what was
-   * written before it only over-claims, which the controller trims.
+   * Writes the parts `next` touched, each a compare-and-swap on the version `basis` reflects:
+   * the directory first (it registers blocks), then the blocks' own parts. A 409 or 404
+   * reads that object afresh and is thrown as a 409, for the caller's loop to decide again;
+   * what was written before it only over-claims, which the controller trims.
    */
   async write(subnet: SpiderSubnet, basis: LedgerRead, next: SubnetLedger): Promise<void> {
     const name = subnet.metadata.name as string;
     const uid = subnet.metadata.uid as string;
-    const stored = basis.directory;
-    const registered = new Set(stored?.blocks.map(blockKey) ?? []);
-    const pending = new Map(stored?.pending ?? []);
-    const own: string[] = [];
     const blocks = [...next.touched].filter((k) => k !== DIRECTORY);
     for (const key of blocks) {
-      // The directory stays the authority for claims made before the block's own object has them.
-      const moved = !registered.has(key) && !!stored && !stored.pools.held.intersection(blockSet(next.family, BigInt(`0x${key}`))).isEmpty;
-      if (basis.imported || pending.has(key) || moved) pending.set(key, next.part(key));
-      else own.push(key);
+      if (basis.registered.has(key) && !basis.versions.has(key)) {
+        throw new LedgerFormatError(`SpiderSubnet "${name}"'s ledger part ${where(name, key)} is registered but missing; the controller's sweep rebuilds it from the stored pools`);
+      }
     }
-    const directory: DirectoryDocument = { blocks: next.blocks, pools: next.part(DIRECTORY), pending };
-    let dirVersion = basis.objects.get(DIRECTORY)?.resourceVersion;
-    if (!stored || next.touched.has(DIRECTORY) || own.length < blocks.length) dirVersion = await this.put(name, uid, DIRECTORY, encodeDirectory(directory), dirVersion);
-    for (const key of own) await this.put(name, uid, key, JSON.stringify(next.part(key).encode()), basis.objects.get(key)?.resourceVersion);
-    const s = this.entry(name);
-    s.view = { uid, family: next.family, ledger: next.asStored(), directory, registered: new Set(next.blocks.map(blockKey)) };
-    for (const key of [DIRECTORY, ...own]) s.dirty.delete(key);
-    if (pending.size) await this.materialise(name, uid, basis, dirVersion as string);
+    // A registered block's part as reflected; an unregistered block's object (another UID's,
+    // or this one's left by a write whose directory did not land) decides nothing: replaced.
+    const version = (key: string): string | undefined => basis.versions.get(key) ?? basis.objects.get(key)?.resourceVersion;
+    const fresh = blocks.filter((k) => !basis.registered.has(k));
+    const written = new Set<string>();
+    let registering = fresh.length > 0;
+    try {
+      if (next.touched.has(DIRECTORY) || !basis.versions.has(DIRECTORY)) {
+        await this.put(name, uid, DIRECTORY, encodeDirectory({ blocks: next.blocks, pools: next.part(DIRECTORY) }), version(DIRECTORY)).catch((e: unknown) => {
+          if (isConflict(e)) registering = false; // the directory did not change: nothing registered
+          throw e;
+        });
+      }
+      // The blocks this write registered first: until its part is there a block is held closed.
+      for (const key of [...fresh, ...blocks.filter((k) => basis.registered.has(k))]) {
+        await this.put(name, uid, key, JSON.stringify(next.part(key).encode()), version(key));
+        written.add(key);
+      }
+    } catch (e) {
+      if (registering) await this.openRegistered(name, uid, fresh.filter((k) => !written.has(k)), basis);
+      throw e;
+    }
+  }
+
+  /**
+   * After a failed write, the blocks it may have registered whose part it did not write: each
+   * is created with what it held as read (its claims before this write: none for a block new
+   * to the subnet; a first write's or a rebuild's for the others), so it is not held closed
+   * for ever. Only where there is no part of this subnet yet: one there was written by
+   * someone who saw the block registered, and decides it.
+   */
+  private async openRegistered(name: string, uid: string, keys: readonly string[], basis: LedgerRead): Promise<void> {
+    for (const key of keys) {
+      try {
+        await this.reread(name, key);
+        const current = this.entry(name).objects.get(key);
+        if (current?.uid === uid) continue;
+        await this.put(name, uid, key, JSON.stringify(basis.ledger.part(key).encode()), current?.resourceVersion);
+      } catch {
+        // Best effort: a block left closed withholds its addresses, it never hands them out twice.
+      }
+    }
+  }
+
+  /** Reads the directory afresh into the cache (a read that must not take a lagging cache's word that it is gone). */
+  refreshDirectory(name: string): Promise<void> {
+    return this.reread(name, DIRECTORY);
   }
 
   /** Deletes the stored parts of subnet `name` with UID `uid` (the subnet is gone). */
@@ -184,38 +223,64 @@ export class SubnetLedgerParts {
     const s = this.subnets.get(name);
     for (const p of [...(s?.objects.values() ?? [])].filter((p) => p.uid === uid)) {
       try {
-        await this.o.core.deleteNamespacedConfigMap({ name: partObjectName(name, p.key), namespace: this.o.namespace });
+        // Only the version this cache saw: a newer one (a subnet of the same name since) stays.
+        await this.o.core.deleteNamespacedConfigMap({ name: partObjectName(name, p.key), namespace: this.o.namespace, body: { preconditions: { resourceVersion: p.resourceVersion, uid: p.objectUid } } });
       } catch (e) {
-        if (!isNotFound(e)) throw e;
+        if (!isNotFound(e) && !isConflict(e)) throw e;
       }
-      if (s) s.objects = s.objects.without(p.key);
-    }
-    if (s?.view?.uid === uid) delete s.view;
-  }
-
-  /**
-   * Moves the directory's pending blocks into their own objects: each is written with the
-   * claims the directory holds for it, then the directory drops them in one compare-and-swap
-   * on the version those claims were read from. Best effort: a conflict leaves them pending
-   * (still authoritative) for the next write.
-   */
-  private async materialise(name: string, uid: string, basis: LedgerRead, dirVersion: string): Promise<void> {
-    const view = this.entry(name).view;
-    if (!view) return;
-    try {
-      for (const [key, part] of view.directory.pending) await this.put(name, uid, key, JSON.stringify(part.encode()), basis.objects.get(key)?.resourceVersion);
-      const directory = { ...view.directory, pending: new Map<string, LedgerPart>() };
-      await this.put(name, uid, DIRECTORY, encodeDirectory(directory), dirVersion);
-      view.directory = directory;
-      this.entry(name).dirty.delete(DIRECTORY);
-    } catch (e) {
-      if (!isConflict(e)) throw e;
     }
   }
 
-  /** Creates or replaces (compare-and-swap) one part object; records it as stored. */
-  private async put(name: string, uid: string, key: string, text: string, resourceVersion: string | undefined): Promise<string> {
-    const s = this.entry(name);
+  private view(s: SubnetParts, name: string, uid: string, family: Family, dir: PartObject): View {
+    const same = (key: string): PartObject | undefined => {
+      const p = s.objects.get(key);
+      return p?.uid === uid ? p : undefined;
+    };
+    const current = s.view;
+    if (!current || current.uid !== uid || current.family !== family) {
+      s.dirty.clear();
+      s.view = buildView(name, uid, family, dir, { partOf: same, parse: (p) => this.parse(family, p) });
+      return s.view;
+    }
+    if (s.dirty.size === 0) return current;
+    const dirty = new Set(s.dirty);
+    let { directory, registered, versions } = current;
+    let blocks: readonly bigint[] | undefined;
+    const changes = new Map<string, LedgerPart | undefined>();
+    if (dir.resourceVersion !== versions.get(DIRECTORY)) {
+      directory = decodeDirectory(family, dir.text, where(name, DIRECTORY));
+      blocks = directory.blocks;
+      const was = registered;
+      registered = new Set(directory.blocks.map(blockKey));
+      changes.set(DIRECTORY, directory.pools);
+      versions = versions.with(DIRECTORY, dir.resourceVersion);
+      for (const key of registered) if (!was.has(key)) dirty.add(key);
+    }
+    for (const key of dirty) {
+      if (key === DIRECTORY || !registered.has(key)) continue;
+      const p = same(key);
+      if (current.registered.has(key) && p?.resourceVersion === versions.get(key)) continue;
+      changes.set(key, p && this.parse(family, p));
+      versions = p ? versions.with(key, p.resourceVersion) : versions.without(key);
+    }
+    // Everything parsed before anything is kept: a part that does not parse leaves the view as it was.
+    const ledger = current.ledger.withStoredChanges(changes, blocks);
+    s.view = { uid, family, ledger, directory, registered, versions };
+    s.dirty.clear();
+    return s.view;
+  }
+
+  private parse(family: Family, p: PartObject): LedgerPart {
+    let part = this.parsed.get(p);
+    if (!part) {
+      part = LedgerPart.parse(family, p.text, where(p.subnet, p.key));
+      this.parsed.set(p, part);
+    }
+    return part;
+  }
+
+  /** Creates or replaces (compare-and-swap on `resourceVersion`) one part object; records it. */
+  private async put(name: string, uid: string, key: string, text: string, resourceVersion: string | undefined): Promise<void> {
     const body = partBody(this.o.namespace, { subnet: name, uid, key, text, resourceVersion });
     let written: k8s.V1ConfigMap;
     try {
@@ -223,40 +288,35 @@ export class SubnetLedgerParts {
         ? await this.o.core.replaceNamespacedConfigMap({ name: partObjectName(name, key), namespace: this.o.namespace, body })
         : await this.o.core.createNamespacedConfigMap({ namespace: this.o.namespace, body });
     } catch (e) {
-      if (!isConflict(e) && !isNotFound(e)) throw e;
+      // A 404 on a replace: the object went (a release, a hand) since it was read; on a create it means the namespace is missing.
+      const gone = isNotFound(e) && !!resourceVersion;
+      if (!isConflict(e) && !gone) throw e;
       await this.reread(name, key);
-      throw isConflict(e) ? e : new k8s.ApiException(409, `${where(name, key)} was deleted meanwhile`, "", {});
+      throw isConflict(e) ? e : new k8s.ApiException(409, `${where(name, key)} in ${this.o.namespace} was deleted meanwhile`, "", {});
     }
-    const p = partObjectOf(written) as PartObject;
-    s.objects = s.objects.with(key, p);
-    s.dirty.add(key); // until the view that wrote it takes it in
-    return p.resourceVersion;
+    this.record(partObjectOf(written));
   }
 
   private async reread(name: string, key: string): Promise<void> {
-    const s = this.entry(name);
     try {
-      const p = partObjectOf(await this.o.core.readNamespacedConfigMap({ name: partObjectName(name, key), namespace: this.o.namespace }));
-      s.objects = p ? s.objects.with(key, p) : s.objects.without(key);
+      this.record(partObjectOf(await this.o.core.readNamespacedConfigMap({ name: partObjectName(name, key), namespace: this.o.namespace })));
     } catch (e) {
       if (!isNotFound(e)) throw e;
+      const s = this.entry(name);
       s.objects = s.objects.without(key);
+      s.dirty.add(key);
     }
-    s.dirty.add(key);
   }
 
-  /** What block `key` holds: the directory's pending claims for it, else its own object's (of this UID). */
-  private effective(s: SubnetParts, uid: string, family: Family, directory: DirectoryDocument, key: string): LedgerPart | undefined {
-    const pending = directory.pending.get(key);
-    if (pending) return pending;
-    const p = s.objects.get(key);
-    if (!p || p.uid !== uid) return undefined;
-    let part = this.parsed.get(p);
-    if (!part) {
-      part = LedgerPart.parse(family, p.text, where(p.subnet, key));
-      this.parsed.set(p, part);
-    }
-    return part;
+  /** Takes in a part as read or written, unless the cache has a newer version of it. */
+  private record(p: PartObject | undefined): void {
+    if (!p) return;
+    const s = this.entry(p.subnet);
+    const current = s.objects.get(p.key);
+    if (current?.resourceVersion === p.resourceVersion || older(p.resourceVersion, current?.resourceVersion)) return;
+    s.objects = s.objects.with(p.key, p);
+    s.dirty.add(p.key);
+    for (const listener of this.listeners) listener(p.subnet);
   }
 
   private entry(name: string): SubnetParts {
@@ -268,21 +328,16 @@ export class SubnetLedgerParts {
     return s;
   }
 
-  /** A watch event: taken in unless the cache already has this version or a newer one (its own write, seen first). */
+  /** A watch event. */
   private seen(before: k8s.V1ConfigMap | undefined, after: k8s.V1ConfigMap | undefined): void {
-    const p = partObjectOf((after ?? before) as k8s.V1ConfigMap);
+    if (after) return this.record(partObjectOf(after));
+    const p = before && partObjectOf(before);
     if (!p) return;
     const s = this.entry(p.subnet);
-    const current = s.objects.get(p.key);
-    if (after) {
-      if (current?.resourceVersion === p.resourceVersion) return;
-      const [had, got] = [numeric(current?.resourceVersion ?? ""), numeric(p.resourceVersion)];
-      if (had !== undefined && got !== undefined && got < had) return;
-      s.objects = s.objects.with(p.key, p);
-    } else if (current?.resourceVersion === p.resourceVersion) {
+    if (older(s.objects.get(p.key)?.resourceVersion, p.resourceVersion) || s.objects.get(p.key)?.resourceVersion === p.resourceVersion) {
       s.objects = s.objects.without(p.key);
+      s.dirty.add(p.key);
+      for (const listener of this.listeners) listener(p.subnet);
     }
-    s.dirty.add(p.key);
-    for (const listener of this.listeners) listener(p.subnet);
   }
 }

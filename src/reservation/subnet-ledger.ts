@@ -13,7 +13,7 @@
 import type { Family } from "../ip/address.js";
 import type { Overlap } from "../ip/overlap-index.js";
 import { type IPRange, RangeSet } from "../ip/range-set.js";
-import { type PoolClaim, parseJsonObject } from "./ledger.js";
+import { LedgerFormatError, type PoolClaim, parseJsonObject } from "./ledger.js";
 import {
   DIRECTORY,
   LedgerPart,
@@ -35,12 +35,17 @@ interface Layout {
   readonly blocks: readonly bigint[];
   readonly registered: ReadonlySet<bigint>;
   readonly registeredRanges: RangeSet;
+  /**
+   * Registered blocks whose part was not there when read (deleted, or its first write has not
+   * landed): held closed, as if full, until it is; a claim in one cannot be checked.
+   */
+  readonly missing: ReadonlySet<string>;
 }
 
-function layoutOf(family: Family, parts: OverlayMap<string, LedgerPart>, blocks: readonly bigint[]): Layout {
+function layoutOf(family: Family, parts: OverlayMap<string, LedgerPart>, blocks: readonly bigint[], missing: ReadonlySet<string> = new Set()): Layout {
   const sorted = [...blocks].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const registeredRanges = RangeSet.fromRanges(family, sorted.map((b) => ({ start: blockStart(b), end: blockEnd(b) })));
-  return { parts, blocks: sorted, registered: new Set(sorted), registeredRanges };
+  return { parts, blocks: sorted, registered: new Set(sorted), registeredRanges, missing };
 }
 
 /** A claim put together from its pieces: the one piece itself, or their union with the newest piece's metadata. */
@@ -77,13 +82,14 @@ export class SubnetLedger {
     return SubnetLedger.of(family, LedgerPart.decode(family, parseJsonObject(controlledIPPools, where), where).entries);
   }
 
-  /** The ledger as stored: the directory's part and blocks, and each registered block's part. */
+  /** The ledger as stored: the directory's part and blocks, and each registered block's part (undefined: missing). */
   static stored(family: Family, directory: LedgerPart, blocks: readonly bigint[], parts: ReadonlyMap<string, LedgerPart | undefined>): SubnetLedger {
     // Only the registered blocks' parts belong to the ledger: a stray one would count in `held` but in no pool.
     const registered = new Set(blocks);
     const all = new Map<string, LedgerPart>([...parts].flatMap(([k, p]) => (p && k !== DIRECTORY && registered.has(BigInt(`0x${k}`)) ? [[k, p] as const] : [])));
     all.set(DIRECTORY, directory);
-    const layout = layoutOf(family, OverlayMap.of(all), blocks);
+    const missing = new Set(blocks.map(blockKey).filter((k) => !all.has(k)));
+    const layout = layoutOf(family, OverlayMap.of(all), blocks, missing);
     const pieces = new Map<string, PoolClaim[]>();
     for (const part of all.values()) {
       for (const [name, piece] of part.entries) pieces.set(name, [...(pieces.get(name) ?? []), piece]);
@@ -93,25 +99,31 @@ export class SubnetLedger {
   }
 
   /**
-   * This stored ledger after other writers changed some of its parts (undefined: gone) and,
-   * with `blocks`, the registered blocks. Costs what changed, not the ledger's size.
+   * This stored ledger after other writers changed some of its parts (undefined: not there)
+   * and, with `blocks`, the registered blocks. Costs what changed, not the ledger's size.
    */
   withStoredChanges(changes: ReadonlyMap<string, LedgerPart | undefined>, blocks?: readonly bigint[]): SubnetLedger {
-    let parts = this.layout.parts;
     const names = new Set<string>();
+    const updates: Array<[string, LedgerPart | undefined]> = [];
     for (const [key, part] of changes) {
       for (const name of this.layout.parts.get(key)?.entries.keys() ?? []) names.add(name);
       for (const name of part?.entries.keys() ?? []) names.add(name);
-      parts = part ? parts.with(key, part) : parts.without(key);
+      updates.push([key, part]);
     }
-    const layout = blocks ? layoutOf(this.family, parts, blocks) : { ...this.layout, parts };
-    let pools = this.pools;
-    for (const name of names) {
-      const keys = new Set([...keysOf(layout, this.pools.get(name)?.addresses), ...[...changes.keys()].filter((k) => layout.parts.get(k)?.entries.has(name))]);
-      const merged = mergePieces([...keys].flatMap((k) => layout.parts.get(k)?.entries.get(name) ?? []));
-      pools = merged ? pools.with(name, merged) : pools.without(name);
-    }
-    return new SubnetLedger(this.family, pools, layout, new Set());
+    const parts = this.layout.parts.withChanges(updates);
+    const registered = new Set((blocks ?? this.layout.blocks).map(blockKey));
+    const missing = new Set([...this.layout.missing, ...changes.keys()].filter((k) => registered.has(k) && !parts.has(k)));
+    const layout = layoutOf(this.family, parts, blocks ?? this.layout.blocks, missing);
+    const merged: Array<[string, PoolClaim | undefined]> = [...names].map((name) => {
+      const keys = new Set([...keysOf(layout, this.pools.get(name)?.addresses), ...[...changes.keys()].filter((k) => parts.get(k)?.entries.has(name))]);
+      return [name, mergePieces([...keys].flatMap((k) => parts.get(k)?.entries.get(name) ?? []))];
+    });
+    return new SubnetLedger(this.family, this.pools.withChanges(merged), layout, new Set());
+  }
+
+  /** Registered blocks' keys whose part is missing (see Layout.missing). */
+  get missing(): ReadonlySet<string> {
+    return this.layout.missing;
   }
 
   /** This ledger once written: nothing touched. */
@@ -164,7 +176,7 @@ export class SubnetLedger {
         const limit = registered ? blockEnd(block) : next === undefined ? range.end : blockStart(next) - 1n;
         const segment = RangeSet.of(this.family, cursor, limit < range.end ? limit : range.end);
         const used = registered ? this.part(blockKey(block)).held : directory;
-        if (!used.containsSet(segment)) {
+        if (!(registered && this.layout.missing.has(blockKey(block))) && !used.containsSet(segment)) {
           const free = segment.lowestFree(used.union(unavailable.intersection(segment)), left);
           out.push(...free.ranges);
           left -= free.size;
@@ -179,6 +191,9 @@ export class SubnetLedger {
   conflicts(addresses: RangeSet, except?: string): Overlap[] {
     const hits = new Map<string, IPRange[]>();
     for (const key of keysOf(this.layout, addresses)) {
+      if (this.layout.missing.has(key)) {
+        throw new LedgerFormatError(`the ledger's part for ${blockSet(this.family, BigInt(`0x${key}`)).toString()} is registered but missing, so who holds those addresses cannot be checked; the controller's sweep rebuilds it from the stored pools`);
+      }
       for (const o of this.part(key).index.query(addresses, except)) hits.set(o.owner, [...(hits.get(o.owner) ?? []), ...o.overlap.ranges]);
     }
     return [...hits.keys()].sort().map((owner) => ({ owner, overlap: RangeSet.fromRanges(this.family, hits.get(owner) as IPRange[]) }));
@@ -188,8 +203,10 @@ export class SubnetLedger {
     let layout = this.layout;
     const touched = new Set(this.touched);
     const outside = claim.addresses.difference(layout.registeredRanges);
-    const fresh = outside.isEmpty ? [] : blocksTouched(outside, MAX_BLOCKS_REGISTERED_PER_CLAIM);
-    if (fresh?.length) layout = register(this.family, layout, fresh, touched);
+    // A block where the directory holds claims stays the directory's: its claims never move.
+    const directory = this.part(DIRECTORY).held;
+    const fresh = (outside.isEmpty ? [] : (blocksTouched(outside, MAX_BLOCKS_REGISTERED_PER_CLAIM) ?? [])).filter((b) => directory.intersection(blockSet(this.family, b)).isEmpty);
+    if (fresh.length) layout = register(this.family, layout, fresh, touched);
     let parts = layout.parts;
     const piece = (key: string, p: PoolClaim | undefined): void => {
       parts = parts.with(key, (parts.get(key) ?? LedgerPart.empty(this.family)).withPiece(pool, p));
@@ -255,24 +272,12 @@ function regionOf(layout: Layout, key: string, family: Family): RangeSet {
   return RangeSet.of(family, 0n, family === 4 ? 2n ** 32n - 1n : 2n ** 128n - 1n).difference(layout.registeredRanges);
 }
 
-/** `layout` with `blocks` registered: the directory's claims in them move to their own parts. */
+/** `layout` with `blocks` (in which the directory holds nothing) registered, each with an empty part. */
 function register(family: Family, layout: Layout, blocks: readonly bigint[], touched: Set<string>): Layout {
-  let parts = layout.parts;
-  let directory = parts.get(DIRECTORY) ?? LedgerPart.empty(family);
-  for (const block of blocks) {
-    const region = blockSet(family, block);
-    let part = LedgerPart.empty(family);
-    for (const o of directory.index.query(region)) {
-      const claim = directory.entries.get(o.owner) as PoolClaim;
-      part = part.withPiece(o.owner, { ...claim, addresses: o.overlap });
-      const rest = claim.addresses.difference(region);
-      directory = directory.withPiece(o.owner, rest.isEmpty ? undefined : { ...claim, addresses: rest });
-    }
-    parts = parts.with(blockKey(block), part);
-    touched.add(blockKey(block));
-  }
+  const parts = layout.parts.withChanges(blocks.map((b) => [blockKey(b), LedgerPart.empty(family)]));
+  for (const b of blocks) touched.add(blockKey(b));
   touched.add(DIRECTORY);
-  return layoutOf(family, parts.with(DIRECTORY, directory), [...layout.blocks, ...blocks]);
+  return layoutOf(family, parts, [...layout.blocks, ...blocks], layout.missing);
 }
 
 /** A subnet ledger's entries, one per pool. */

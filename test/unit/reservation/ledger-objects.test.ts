@@ -57,24 +57,15 @@ describe("reservation/ledger-objects: the ConfigMaps a subnet's ledger is stored
   });
 
   describe("the directory document", () => {
-    it("encodes and decodes the blocks, the claims outside them and the pending blocks", () => {
-      const pending = new Map([["fd00000000000000000000000512", part(6, { p: ["fd00::5:1234"] }, 3)]]);
-      const d = { blocks: [0xfd00000000000000000000000512n, 0xfd00000000000000000000000513n], pools: part(6, { wide: ["fd00::-fd00::f:ffff"] }, 2), pending };
+    it("encodes and decodes the blocks and the claims outside them", () => {
+      const d = { blocks: [0xfd00000000000000000000000512n, 0xfd00000000000000000000000513n], pools: part(6, { wide: ["fd00::-fd00::f:ffff"] }, 2) };
       const text = encodeDirectory(d);
-      expect(JSON.parse(text)).to.deep.equal({
-        blocks: ["fd00000000000000000000000512", "fd00000000000000000000000513"],
-        pools: { wide: { ips: ["fd00::-fd00::f:ffff"], rev: 2 } },
-        pending: { fd00000000000000000000000512: { p: { ips: ["fd00::5:1234"], rev: 3 } } },
-      });
+      expect(JSON.parse(text)).to.deep.equal({ blocks: ["fd00000000000000000000000512", "fd00000000000000000000000513"], pools: { wide: { ips: ["fd00::-fd00::f:ffff"], rev: 2 } } });
       const back = decodeDirectory(6, text, "ConfigMap d");
       expect(back.blocks).to.deep.equal(d.blocks);
       expect(back.pools.encode()).to.deep.equal(d.pools.encode());
-      expect([...back.pending.keys()]).to.deep.equal([...pending.keys()]);
-      expect(back.pending.get("fd00000000000000000000000512")?.encode()).to.deep.equal({ p: { ips: ["fd00::5:1234"], rev: 3 } });
-      const plain = encodeDirectory({ blocks: [0xa4000n], pools: LedgerPart.empty(4), pending: new Map() });
-      expect(JSON.parse(plain)).to.deep.equal({ blocks: ["a4000"], pools: {} }); // no pending: no key
       const empty = decodeDirectory(4, "", "ConfigMap d");
-      expect([empty.blocks, empty.pools.entries.size, empty.pending.size]).to.deep.equal([[], 0, 0]);
+      expect([empty.blocks, empty.pools.entries.size]).to.deep.equal([[], 0]);
     });
 
     it("rejects a malformed directory, naming the field and the value", () => {
@@ -91,8 +82,6 @@ describe("reservation/ledger-objects: the ConfigMaps a subnet's ledger is stored
       bad('{"blocks":[42]}', "ConfigMap d.blocks", "42");
       bad('{"pools":["10.0.0.1"]}', "ConfigMap d.pools", "10.0.0.1");
       bad('{"pools":"many"}', "ConfigMap d.pools", "many");
-      bad('{"pending":{"xyz":{}}}', "ConfigMap d.pending", "xyz");
-      bad('{"pending":{"a4000":[7]}}', 'ConfigMap d.pending["a4000"]', "7");
       bad('{"pools":{"p":{"ips":["10.0.0.300"]}}}', 'ConfigMap d.pools["p"].ips[0]', "10.0.0.300", AddressError);
       bad("{not json", "ConfigMap d", "not valid JSON");
     });
@@ -136,29 +125,29 @@ describe("reservation/ledger-objects: the ConfigMaps a subnet's ledger is stored
       ...(controlledIPPools ? { status: { controlledIPPools } } : {}),
     });
     const object = (key: string, text: string, uid = "uid-1", name = "s.example"): PartObject => ({ subnet: name, uid, key, resourceVersion: "5", text });
-    const directory = (pools: Record<string, string[]>, pending: Record<string, Record<string, string[]>> = {}) =>
-      encodeDirectory({ blocks: [0xa4000n, 0xa4001n], pools: part(4, pools), pending: new Map(Object.entries(pending).map(([k, v]) => [k, part(4, v)])) });
+    const directory = (pools: Record<string, string[]>) => encodeDirectory({ blocks: [0xa4000n, 0xa4001n], pools: part(4, pools) });
     const block = (pools: Record<string, string[]>) => JSON.stringify(part(4, pools).encode());
 
-    it("reads the directory and each registered block's object; a pending block's claims are the directory's", () => {
+    it("reads the directory and each registered block's object; a registered block without one is held closed", () => {
       const objects = [
-        object(DIRECTORY, directory({ wide: ["10.64.2.0-10.64.63.255"] }, { a4000: { p: ["10.64.0.1-10.64.0.2"] } })),
-        object("a4000", block({ q: ["10.64.0.9"] })), // not yet authoritative
+        object(DIRECTORY, directory({ wide: ["10.64.2.0-10.64.63.255"] })),
         object("a4001", block({ r: ["10.64.1.1"] })),
         object("a4005", block({ stray: ["10.64.5.5"] })), // not registered
-        object("a4001", block({ other: ["10.64.1.2"] }), "uid-1", "another-subnet"),
+        object("a4000", block({ other: ["10.64.0.2"] }), "uid-1", "another-subnet"),
       ];
       const ledger = ledgerOfObjects(subnet("uid-1", '{"legacy":{"ips":["10.64.9.9"]}}'), 4, objects);
       expect(ledger.encode()).to.equal(
         SubnetLedger.of(4, [
-          ["p", { addresses: parseIPList(4, ["10.64.0.1-10.64.0.2"], "ips") }],
           ["r", { addresses: parseIPList(4, ["10.64.1.1"], "ips") }],
           ["wide", { addresses: parseIPList(4, ["10.64.2.0-10.64.63.255"], "ips") }],
         ]).encode(),
       );
       expect(ledger.blocks).to.deep.equal([0xa4000n, 0xa4001n]);
+      expect([...ledger.missing]).to.deep.equal(["a4000"]);
       expect(ledger.touched.size).to.equal(0);
-      expect(ledger.held.toString()).to.equal("10.64.0.1-10.64.0.2,10.64.1.1,10.64.2.0-10.64.63.255");
+      const space = parseIPList(4, ["10.64.0.0-10.64.255.255"], "ips");
+      expect(ledger.lowestFree(space, parseIPList(4, [], "ips"), 2).toString(), "the missing block is skipped").to.equal("10.64.1.0,10.64.1.2");
+      expect(() => ledger.conflicts(parseIPList(4, ["10.64.0.9"], "ips"))).to.throw("10.64.0.0-10.64.0.255 is registered but missing");
     });
 
     it("ignores objects of another UID: the subnet's status (the legacy ledger) or an empty one results", () => {

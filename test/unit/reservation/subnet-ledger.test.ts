@@ -175,31 +175,28 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
     expect(mostly.part(keyOf("10.0.16.0")).entries.get("b")?.addresses.toString()).to.equal("10.0.16.0");
   });
 
-  it("keeps an IPv6 claim of 2^20 addresses in the directory; a small claim in its region registers that block and takes the wide claim's piece", () => {
+  it("keeps an IPv6 claim of 2^20 addresses in the directory, and a small claim in its region there too: claims never move between parts", () => {
     const wide = v6("fd00::-fd00::f:ffff");
     const l = SubnetLedger.empty(6).with("wide", { addresses: wide, rev: 4, application: "manual" }).asStored();
     expect(wide.size).to.equal(1n << 20n);
     expect(l.blocks).to.deep.equal([]);
     expect(l.part(DIRECTORY).entries.get("wide")?.addresses.toString()).to.equal("fd00::-fd00::f:ffff");
     const small = l.with("small", claim(v6("fd00::5:1234-fd00::5:1235")));
-    const key = keyOf("fd00::5:1200", 6);
-    expect(sorted(small.touched)).to.deep.equal(sorted([key, DIRECTORY]));
-    expect(small.blocks.map(blockKey)).to.deep.equal([key]);
-    expect(small.part(key).entries.get("wide")).to.deep.include({ rev: 4, application: "manual" });
-    expect(small.part(key).entries.get("wide")?.addresses.toString()).to.equal("fd00::5:1200-fd00::5:12ff");
-    expect(small.part(DIRECTORY).entries.get("wide")?.addresses.toString()).to.equal("fd00::-fd00::5:11ff,fd00::5:1300-fd00::f:ffff");
-    expect(small.pools.get("wide")?.addresses.toString()).to.equal("fd00::-fd00::f:ffff");
+    expect(sorted(small.touched)).to.deep.equal([DIRECTORY]);
+    expect(small.blocks).to.deep.equal([]);
+    expect(small.part(DIRECTORY).entries.get("wide")?.addresses.toString()).to.equal("fd00::-fd00::f:ffff");
     expect(show(small.conflicts(v6("fd00::5:1280"), "small"))).to.deep.equal(["wide:fd00::5:1280"]);
     expect(show(small.conflicts(v6("fd00::5:1235-fd00::5:1300")))).to.deep.equal(["small:fd00::5:1235", "wide:fd00::5:1235-fd00::5:1300"]);
     expect(small.lowestFree(v6("fd00::5:1230-fd00::5:1240", "fd00::f:fffe-fd00::10:ff"), RangeSet.empty(6), 3).toString()).to.equal("fd00::10:0-fd00::10:2");
-    checkLayout(small);
-    expect(readBack(small).encode()).to.equal(small.encode());
-    // Re-claiming or dropping the wide pool rewrites the directory and that one block, registering nothing more.
-    const again = small.asStored().with("wide", { addresses: wide, rev: 5 });
-    expect(sorted(again.touched)).to.deep.equal(sorted([key, DIRECTORY]));
-    expect(again.blocks.length).to.equal(1);
-    expect(sorted(small.asStored().without("wide").touched)).to.deep.equal(sorted([key, DIRECTORY]));
-    expect(show(small.without("wide").conflicts(v6("fd00::5:1280")))).to.deep.equal([]);
+    // Beyond the wide claim's blocks a small claim registers its own block.
+    const beyond = small.asStored().with("beyond", claim(v6("fd00::10:5")));
+    const key = keyOf("fd00::10:0", 6);
+    expect(sorted(beyond.touched)).to.deep.equal(sorted([key, DIRECTORY]));
+    expect(beyond.blocks.map(blockKey)).to.deep.equal([key]);
+    checkLayout(beyond);
+    expect(readBack(beyond).encode()).to.equal(beyond.encode());
+    expect(sorted(beyond.asStored().without("wide").touched)).to.deep.equal([DIRECTORY]);
+    expect(show(beyond.without("wide").conflicts(v6("fd00::5:1280")))).to.deep.equal([]);
   });
 
   it("reads back what it stored: the directory, the blocks and each block's part make the same pools", () => {
@@ -228,7 +225,7 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
       .with("gone", claim(v4("10.1.200.1-10.1.200.2"), 1))
       .asStored();
     const newer = old
-      .with("x", claim(v4("10.1.30.7"), 2)) // registers 10.1.30.0/24: the wide claim's piece moves
+      .with("x", claim(v4("10.1.100.7"), 2)) // registers 10.1.100.0/24
       .with("a", claim(v4("10.1.3.250-10.1.4.9", "10.1.200.3"), 3)) // grows in one block and into another
       .without("gone");
     expect(newer.blocks.length).to.equal(old.blocks.length + 1);
@@ -239,12 +236,14 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
     expect(followed.held.toString()).to.equal(newer.held.toString());
     expect(show(followed.conflicts(v4("10.1.30.9")))).to.deep.equal(["wide:10.1.30.9"]);
     expect(followed.lowestFree(v4("10.1.30.0-10.1.30.255"), RangeSet.empty(4), 1).toString()).to.equal("");
-    // A block's object deleted: its pieces go, as reading the remaining objects gives.
-    const key = keyOf("10.1.4.0");
+    // A block's object deleted: its pieces go, as reading the remaining objects gives, and the block is held closed.
+    const key = keyOf("10.1.200.0");
     const parts = new Map(newer.blocks.map((b) => [blockKey(b), blockKey(b) === key ? undefined : newer.part(blockKey(b))] as const));
     const lost = readBack(newer).withStoredChanges(new Map([[key, undefined]]));
     expect(lost.encode()).to.equal(readBack(newer, parts).encode());
-    expect(lost.pools.get("a")?.addresses.toString()).to.equal("10.1.3.250-10.1.3.255,10.1.200.3");
+    expect(lost.pools.get("a")?.addresses.toString()).to.equal("10.1.3.250-10.1.4.9");
+    expect([...lost.missing]).to.deep.equal([key]);
+    expect(lost.lowestFree(v4("10.1.200.0-10.1.201.255"), RangeSet.empty(4), 1).toString()).to.equal("10.1.201.0");
   });
 
   it("merges a pool's pieces of different revisions (a write that landed in part) with the newest piece's metadata", () => {
