@@ -8,7 +8,7 @@ import { SubnetClient } from "../../src/k8s/resources.js";
 import type { SpiderSubnet } from "../../src/api/types.js";
 import { LEDGER_LABEL, type PartObject, partObjectName, partObjectOf } from "../../src/reservation/ledger-objects.js";
 import { SubnetLedger } from "../../src/reservation/subnet-ledger.js";
-import { ledgerOfObjects } from "../../src/reservation/subnet-ledger-parts.js";
+import { ledgerOfObjects } from "../../src/reservation/ledger-view.js";
 import { CONTROLLER_NAMESPACE } from "./controller.js";
 
 export interface StoredLedger {

@@ -18,9 +18,10 @@ import { isConflict, isNotFound } from "../k8s/errors.js";
 import { WatchCache } from "../k8s/watch-cache.js";
 import { LedgerFormatError } from "./ledger.js";
 import { DIRECTORY, LedgerPart, blockKey } from "./ledger-part.js";
-import { type DirectoryDocument, LEDGER_LABEL, LEGACY_MARK, type PartObject, decodeDirectory, encodeDirectory, partBody, partObjectName, partObjectOf } from "./ledger-objects.js";
+import { LEDGER_LABEL, LEGACY_MARK, type PartObject, decodeDirectory, encodeDirectory, partBody, partObjectName, partObjectOf } from "./ledger-objects.js";
 import { OverlayMap } from "./overlay-map.js";
-import { SubnetLedger } from "./subnet-ledger.js";
+import { type LedgerView, buildView, legacyLedger, partObject } from "./ledger-view.js";
+import type { SubnetLedger } from "./subnet-ledger.js";
 
 /** A ledger as read, with the versions of the objects it reflects: a write compares-and-swaps against exactly those. */
 export interface LedgerRead {
@@ -33,59 +34,20 @@ export interface LedgerRead {
   readonly objects: OverlayMap<string, PartObject>;
 }
 
-interface View {
-  readonly uid: string;
-  readonly family: Family;
-  readonly ledger: SubnetLedger;
-  readonly directory: DirectoryDocument;
-  readonly registered: ReadonlySet<string>;
-  readonly versions: OverlayMap<string, string>;
-}
-
 interface SubnetParts {
   /** Stored parts by key, of any UID (a subnet deleted and created again leaves older ones until released). */
   objects: OverlayMap<string, PartObject>;
   /** Keys whose object changed since `view` was built. */
   readonly dirty: Set<string>;
-  view?: View;
+  view?: LedgerView;
 }
 
-const where = (subnet: string, key: string): string => `ConfigMap ${partObjectName(subnet, key)}`;
 const numeric = (rv: string | undefined): bigint | undefined => (rv !== undefined && /^\d+$/.test(rv) ? BigInt(rv) : undefined);
 /** True when version `a` is older than `b` (the API server's versions are etcd revisions: numbers). */
 const older = (a: string | undefined, b: string | undefined): boolean => {
   const [x, y] = [numeric(a), numeric(b)];
   return x !== undefined && y !== undefined && x < y;
 };
-
-/** How ledgers were kept before parts: in the subnet's `status.controlledIPPools` (the mark left after the move reads as empty). */
-function legacyLedger(subnet: SpiderSubnet, family: Family): SubnetLedger {
-  const text = subnet.status?.controlledIPPools;
-  return SubnetLedger.decode(family, text === LEGACY_MARK ? undefined : text, `SpiderSubnet "${subnet.metadata.name}" status.controlledIPPools`);
-}
-
-/** The ledger of subnet `name` (UID `uid`) from its directory object and its parts as `partOf` finds them (undefined: missing). */
-function buildView(name: string, uid: string, family: Family, dir: PartObject, source: { partOf: (key: string) => PartObject | undefined; parse: (p: PartObject) => LedgerPart }): View {
-  const { partOf, parse } = source;
-  const directory = decodeDirectory(family, dir.text, where(name, DIRECTORY));
-  let versions = OverlayMap.of<string, string>([[DIRECTORY, dir.resourceVersion]]);
-  const parts = new Map<string, LedgerPart | undefined>();
-  for (const key of directory.blocks.map(blockKey)) {
-    const p = partOf(key);
-    parts.set(key, p && parse(p));
-    if (p) versions = versions.with(key, p.resourceVersion);
-  }
-  return { uid, family, directory, registered: new Set(parts.keys()), versions, ledger: SubnetLedger.stored(family, directory.pools, directory.blocks, parts) };
-}
-
-/** `subnet`'s ledger from its part objects as listed (for a one-off reader: a test, a tool); from its status when nothing is stored in parts yet. */
-export function ledgerOfObjects(subnet: SpiderSubnet, family: Family, objects: readonly PartObject[]): SubnetLedger {
-  const name = subnet.metadata.name as string;
-  const mine = new Map(objects.filter((p) => p.subnet === name && p.uid === subnet.metadata.uid).map((p) => [p.key, p] as const));
-  const dir = mine.get(DIRECTORY);
-  if (!dir) return legacyLedger(subnet, family);
-  return buildView(name, subnet.metadata.uid as string, family, dir, { partOf: (key) => mine.get(key), parse: (p) => LedgerPart.parse(family, p.text, where(name, p.key)) }).ledger;
-}
 
 export class SubnetLedgerParts {
   private readonly cache: WatchCache<k8s.V1ConfigMap>;
@@ -140,7 +102,7 @@ export class SubnetLedgerParts {
       const orphans = [...s.objects.values()].filter((p) => p.uid === uid).map((p) => partObjectName(name, p.key));
       if (orphans.length) {
         throw new LedgerFormatError(
-          `SpiderSubnet "${name}"'s ledger directory ${where(name, DIRECTORY)} in ${this.o.namespace} is missing while ${orphans.length} of its parts are there (${orphans.slice(0, 3).join(", ")}); delete those too (kubectl delete cm -n ${this.o.namespace} ${orphans.join(" ")}) and the controller's sweep rebuilds the ledger from the stored pools`,
+          `SpiderSubnet "${name}"'s ledger directory ${partObject(name, DIRECTORY)} in ${this.o.namespace} is missing while ${orphans.length} of its parts are there (${orphans.slice(0, 3).join(", ")}); delete those too (kubectl delete cm -n ${this.o.namespace} ${orphans.join(" ")}) and the controller's sweep rebuilds the ledger from the stored pools`,
         );
       }
       // Stored in parts once (the status says so), none there now: lost, not empty. Only the
@@ -166,7 +128,7 @@ export class SubnetLedgerParts {
     const blocks = [...next.touched].filter((k) => k !== DIRECTORY);
     for (const key of blocks) {
       if (basis.registered.has(key) && !basis.versions.has(key)) {
-        throw new LedgerFormatError(`SpiderSubnet "${name}"'s ledger part ${where(name, key)} is registered but missing; the controller's sweep rebuilds it from the stored pools`);
+        throw new LedgerFormatError(`SpiderSubnet "${name}"'s ledger part ${partObject(name, key)} is registered but missing; the controller's sweep rebuilds it from the stored pools`);
       }
     }
     // A registered block's part as reflected; an unregistered block's object (another UID's,
@@ -231,7 +193,7 @@ export class SubnetLedgerParts {
     }
   }
 
-  private view(s: SubnetParts, name: string, uid: string, family: Family, dir: PartObject): View {
+  private view(s: SubnetParts, name: string, uid: string, family: Family, dir: PartObject): LedgerView {
     const same = (key: string): PartObject | undefined => {
       const p = s.objects.get(key);
       return p?.uid === uid ? p : undefined;
@@ -248,7 +210,7 @@ export class SubnetLedgerParts {
     let blocks: readonly bigint[] | undefined;
     const changes = new Map<string, LedgerPart | undefined>();
     if (dir.resourceVersion !== versions.get(DIRECTORY)) {
-      directory = decodeDirectory(family, dir.text, where(name, DIRECTORY));
+      directory = decodeDirectory(family, dir.text, partObject(name, DIRECTORY));
       blocks = directory.blocks;
       const was = registered;
       registered = new Set(directory.blocks.map(blockKey));
@@ -273,7 +235,7 @@ export class SubnetLedgerParts {
   private parse(family: Family, p: PartObject): LedgerPart {
     let part = this.parsed.get(p);
     if (!part) {
-      part = LedgerPart.parse(family, p.text, where(p.subnet, p.key));
+      part = LedgerPart.parse(family, p.text, partObject(p.subnet, p.key));
       this.parsed.set(p, part);
     }
     return part;
@@ -292,7 +254,7 @@ export class SubnetLedgerParts {
       const gone = isNotFound(e) && !!resourceVersion;
       if (!isConflict(e) && !gone) throw e;
       await this.reread(name, key);
-      throw isConflict(e) ? e : new k8s.ApiException(409, `${where(name, key)} in ${this.o.namespace} was deleted meanwhile`, "", {});
+      throw isConflict(e) ? e : new k8s.ApiException(409, `${partObject(name, key)} in ${this.o.namespace} was deleted meanwhile`, "", {});
     }
     this.record(partObjectOf(written));
   }

@@ -23,8 +23,9 @@ import { planReservation } from "../../src/reservation/plan.js";
 import { reserve } from "../../src/reservation/reserve.js";
 import { ReservedIPs } from "../../src/reservation/reserved-ips.js";
 import { CONTROLLER_NAMESPACE, unregisterWebhooks, webhookClientCertificate } from "../../scripts/cluster/controller.js";
-import { createNamespace, deleteSpiderObjects, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
+import { kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { deploymentYaml, poolYaml, refusingPolicyYaml, subnetYaml } from "./manifests.js";
+import { scratchPerTest } from "./scratch.js";
 import { cluster, pinpoolController, replaceController } from "./setup.js";
 
 const pools = (): PoolClient => new PoolClient(cluster().custom);
@@ -95,24 +96,12 @@ const metric = async (name: string): Promise<string | undefined> => {
 
 describe("ledger integrity through the real API server", function () {
   this.timeout(300_000);
-  const made = { pools: new Set<string>(), subnets: new Set<string>() };
+  // The controller again after each test: webhooks registered again, whatever a test did.
+  const scratch = scratchPerTest(() => replaceController());
+  const made = scratch.made;
   let namespace: string;
-
-  before(async () => {
-    await pinpoolController();
-  });
-
-  beforeEach(async () => {
-    namespace = await createNamespace(cluster().core);
-  });
-
-  afterEach(async () => {
-    await kubectl(["delete", "namespace", namespace, "--wait=true"]);
-    await replaceController(); // webhooks registered again, whatever a test did
-    await deleteSpiderObjects(cluster().custom, "spiderippools", made.pools);
-    await deleteSpiderObjects(cluster().custom, "spidersubnets", made.subnets);
-    made.pools.clear();
-    made.subnets.clear();
+  beforeEach(() => {
+    namespace = scratch.namespace();
   });
 
   async function subnet(cidr: string, ips: string): Promise<string> {

@@ -9,7 +9,7 @@ import YAML from "yaml";
 import type * as k8s from "@kubernetes/client-node";
 import { storedSubnetLedger } from "../../scripts/cluster/ledger.js";
 import { CONTROLLER_NAMESPACE } from "../../scripts/cluster/controller.js";
-import { createNamespace, deleteSpiderObjects, kubectl, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
+import { deleteSpiderObjects, kubectlOk, uniqueName, waitFor } from "../../scripts/cluster/local.js";
 import { parseAddressSpec } from "../../src/api/address-spec.js";
 import { autoPoolName } from "../../src/api/names.js";
 import type { SpiderSubnet } from "../../src/api/types.js";
@@ -21,7 +21,8 @@ import { planReservation } from "../../src/reservation/plan.js";
 import { reserve } from "../../src/reservation/reserve.js";
 import { ReservedIPs } from "../../src/reservation/reserved-ips.js";
 import { deploymentYaml, subnetYaml } from "./manifests.js";
-import { cluster, pinpoolController } from "./setup.js";
+import { scratchPerTest } from "./scratch.js";
+import { cluster } from "./setup.js";
 
 async function inBatches<T>(items: readonly T[], size: number, work: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
@@ -35,23 +36,11 @@ async function partsOf(name: string): Promise<k8s.V1ConfigMap[]> {
 
 describe("subnet ledgers stored in parts, through the real API server", function () {
   this.timeout(300_000);
-  const made = { pools: new Set<string>(), subnets: new Set<string>() };
+  const scratch = scratchPerTest();
+  const made = scratch.made;
   let namespace: string;
-
-  before(async () => {
-    await pinpoolController();
-  });
-
-  beforeEach(async () => {
-    namespace = await createNamespace(cluster().core);
-  });
-
-  afterEach(async () => {
-    await kubectl(["delete", "namespace", namespace, "--wait=true"]);
-    await deleteSpiderObjects(cluster().custom, "spiderippools", made.pools);
-    await deleteSpiderObjects(cluster().custom, "spidersubnets", made.subnets);
-    made.pools.clear();
-    made.subnets.clear();
+  beforeEach(() => {
+    namespace = scratch.namespace();
   });
 
   async function subnet(cidr: string, ips: string): Promise<string> {

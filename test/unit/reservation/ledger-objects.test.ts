@@ -17,7 +17,7 @@ import {
   partObjectOf,
 } from "../../../src/reservation/ledger-objects.js";
 import { DIRECTORY, LedgerPart } from "../../../src/reservation/ledger-part.js";
-import { ledgerOfObjects } from "../../../src/reservation/subnet-ledger-parts.js";
+import { ledgerOfObjects } from "../../../src/reservation/ledger-view.js";
 import { SubnetLedger } from "../../../src/reservation/subnet-ledger.js";
 
 /** Kubernetes' DNS-1123 subdomain (IsDNS1123Subdomain): what a ConfigMap's name must be. */
