@@ -150,28 +150,32 @@ export class SubnetLedgerParts {
         written.add(key);
       }
     } catch (e) {
-      if (registering) await this.openRegistered(name, uid, fresh.filter((k) => !written.has(k)), basis);
+      if (registering) await this.openRegistered(name, uid, fresh.filter((k) => !written.has(k)), next);
       throw e;
     }
   }
 
   /**
-   * After a failed write, the blocks it may have registered whose part it did not write: each
-   * is created with what it held as read (its claims before this write: none for a block new
-   * to the subnet; a first write's or a rebuild's for the others), so it is not held closed
-   * for ever. Only where there is no part of this subnet yet: one there was written by
-   * someone who saw the block registered, and decides it.
+   * After a failed write, the blocks it registered whose part it did not write: each is
+   * created with what this write meant to store there (the claims it held as read, and at
+   * worst its own new ones: an over-claim the controller trims), so it is not held closed for
+   * ever. Only blocks the directory, read afresh, registers; and only where there is no part
+   * of this subnet yet: one there was written by someone who saw the block registered.
    */
-  private async openRegistered(name: string, uid: string, keys: readonly string[], basis: LedgerRead): Promise<void> {
-    for (const key of keys) {
-      try {
+  private async openRegistered(name: string, uid: string, keys: readonly string[], next: SubnetLedger): Promise<void> {
+    try {
+      await this.reread(name, DIRECTORY);
+      const dir = this.entry(name).objects.get(DIRECTORY);
+      if (!dir || dir.uid !== uid) return;
+      const registered = new Set(decodeDirectory(next.family, dir.text, partObject(name, DIRECTORY)).blocks.map(blockKey));
+      for (const key of keys.filter((k) => registered.has(k))) {
         await this.reread(name, key);
         const current = this.entry(name).objects.get(key);
         if (current?.uid === uid) continue;
-        await this.put(name, uid, key, JSON.stringify(basis.ledger.part(key).encode()), current?.resourceVersion);
-      } catch {
-        // Best effort: a block left closed withholds its addresses, it never hands them out twice.
+        await this.put(name, uid, key, JSON.stringify(next.part(key).encode()), current?.resourceVersion);
       }
+    } catch {
+      // Best effort: a block left closed withholds its addresses, it never hands them out twice.
     }
   }
 
@@ -217,6 +221,12 @@ export class SubnetLedgerParts {
       changes.set(DIRECTORY, directory.pools);
       versions = versions.with(DIRECTORY, dir.resourceVersion);
       for (const key of registered) if (!was.has(key)) dirty.add(key);
+      // A block the directory no longer lists (a hand edit) is nobody's any more: its part goes from the view.
+      for (const key of was) {
+        if (registered.has(key)) continue;
+        changes.set(key, undefined);
+        versions = versions.without(key);
+      }
     }
     for (const key of dirty) {
       if (key === DIRECTORY || !registered.has(key)) continue;
