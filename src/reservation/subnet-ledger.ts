@@ -126,11 +126,6 @@ export class SubnetLedger {
     return this.layout.missing;
   }
 
-  /** This ledger once written: nothing touched. */
-  asStored(): SubnetLedger {
-    return this.touched.size === 0 ? this : new SubnetLedger(this.family, this.pools, this.layout, new Set());
-  }
-
   /** A part by key (empty when there is none). */
   part(key: string): LedgerPart {
     return this.layout.parts.get(key) ?? LedgerPart.empty(this.family);

@@ -117,7 +117,7 @@ function randomOps(shape: Shape, seed: number, steps: number): void {
       expect(reader.blocks).to.deep.equal(ledger.blocks);
       expect(reader.touched.size).to.equal(0);
       check(reader, model);
-      ledger = ledger.asStored();
+      ledger = readBack(ledger);
       stored = ledger;
       expect(ledger.touched.size).to.equal(0);
     }
@@ -136,7 +136,7 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
   };
 
   it("a reservation among 1,000 pools touches its one block's part; the directory only when it registers a block", () => {
-    const l = pools1000().asStored();
+    const l = readBack(pools1000());
     expect(l.blocks).to.deep.equal([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n].map((b) => 0xa4000n + b));
     expect(l.touched.size).to.equal(0);
     expect(l.part(DIRECTORY).entries.size).to.equal(0);
@@ -153,7 +153,7 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
   });
 
   it("a claim across a block boundary touches both blocks (and registers the one it needs)", () => {
-    const l = pools1000().with("b8", claim(v4("10.64.8.100"))).asStored();
+    const l = readBack(pools1000().with("b8", claim(v4("10.64.8.100"))));
     expect(sorted(l.with("cross", claim(v4("10.64.7.255-10.64.8.0"))).touched)).to.deep.equal(["a4007", "a4008"]);
     const registering = l.with("cross", claim(v4("10.64.8.255-10.64.9.0")));
     expect(sorted(registering.touched)).to.deep.equal(["a4008", "a4009", DIRECTORY]);
@@ -177,7 +177,7 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
 
   it("keeps an IPv6 claim of 2^20 addresses in the directory, and a small claim in its region there too: claims never move between parts", () => {
     const wide = v6("fd00::-fd00::f:ffff");
-    const l = SubnetLedger.empty(6).with("wide", { addresses: wide, rev: 4, application: "manual" }).asStored();
+    const l = readBack(SubnetLedger.empty(6).with("wide", { addresses: wide, rev: 4, application: "manual" }));
     expect(wide.size).to.equal(1n << 20n);
     expect(l.blocks).to.deep.equal([]);
     expect(l.part(DIRECTORY).entries.get("wide")?.addresses.toString()).to.equal("fd00::-fd00::f:ffff");
@@ -189,13 +189,13 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
     expect(show(small.conflicts(v6("fd00::5:1235-fd00::5:1300")))).to.deep.equal(["small:fd00::5:1235", "wide:fd00::5:1235-fd00::5:1300"]);
     expect(small.lowestFree(v6("fd00::5:1230-fd00::5:1240", "fd00::f:fffe-fd00::10:ff"), RangeSet.empty(6), 3).toString()).to.equal("fd00::10:0-fd00::10:2");
     // Beyond the wide claim's blocks a small claim registers its own block.
-    const beyond = small.asStored().with("beyond", claim(v6("fd00::10:5")));
+    const beyond = readBack(small).with("beyond", claim(v6("fd00::10:5")));
     const key = keyOf("fd00::10:0", 6);
     expect(sorted(beyond.touched)).to.deep.equal(sorted([key, DIRECTORY]));
     expect(beyond.blocks.map(blockKey)).to.deep.equal([key]);
     checkLayout(beyond);
     expect(readBack(beyond).encode()).to.equal(beyond.encode());
-    expect(sorted(beyond.asStored().without("wide").touched)).to.deep.equal([DIRECTORY]);
+    expect(sorted(readBack(beyond).without("wide").touched)).to.deep.equal([DIRECTORY]);
     expect(show(beyond.without("wide").conflicts(v6("fd00::5:1280")))).to.deep.equal([]);
   });
 
@@ -219,11 +219,12 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
   });
 
   it("follows another writer's changed parts (withStoredChanges) to what reading the newer ledger afresh gives, registered blocks included", () => {
-    const old = SubnetLedger.empty(4)
-      .with("wide", { addresses: v4("10.1.0.0-10.1.63.255"), rev: 1 })
-      .with("a", claim(v4("10.1.3.250-10.1.4.5"), 1))
-      .with("gone", claim(v4("10.1.200.1-10.1.200.2"), 1))
-      .asStored();
+    const old = readBack(
+      SubnetLedger.empty(4)
+        .with("wide", { addresses: v4("10.1.0.0-10.1.63.255"), rev: 1 })
+        .with("a", claim(v4("10.1.3.250-10.1.4.5"), 1))
+        .with("gone", claim(v4("10.1.200.1-10.1.200.2"), 1)),
+    );
     const newer = old
       .with("x", claim(v4("10.1.100.7"), 2)) // registers 10.1.100.0/24
       .with("a", claim(v4("10.1.3.250-10.1.4.9", "10.1.200.3"), 3)) // grows in one block and into another
@@ -247,7 +248,7 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
   });
 
   it("merges a pool's pieces of different revisions (a write that landed in part) with the newest piece's metadata", () => {
-    const l = SubnetLedger.empty(4).with("p", { addresses: v4("10.0.0.250-10.0.1.5"), rev: 3, application: "old" }).asStored();
+    const l = readBack(SubnetLedger.empty(4).with("p", { addresses: v4("10.0.0.250-10.0.1.5"), rev: 3, application: "old" }));
     const [k0, k1] = [keyOf("10.0.0.0"), keyOf("10.0.1.0")];
     for (const [key, addresses, merged] of [[k1, "10.0.0.250-10.0.1.9", "10.0.0.250-10.0.1.9"], [k0, "10.0.0.240-10.0.1.4", "10.0.0.240-10.0.1.5"]] as const) {
       const newer = l.with("p", { addresses: v4(addresses), rev: 4, application: "new" });
@@ -270,7 +271,7 @@ describe("reservation/SubnetLedger: a subnet's ledger in parts", () => {
   });
 
   it("keeps a pool whose claim became empty (as the unsharded ledger stored it) when read back", () => {
-    const l = SubnetLedger.empty(4).with("p", claim(v4("10.0.0.1-10.0.0.2"), 3)).asStored().with("p", claim(v4(), 4));
+    const l = readBack(SubnetLedger.empty(4).with("p", claim(v4("10.0.0.1-10.0.0.2"), 3))).with("p", claim(v4(), 4));
     expect(l.encode()).to.equal('{"p":{"ips":[],"rev":4}}');
     expect(readBack(l).encode()).to.equal(l.encode());
   });
