@@ -5,6 +5,7 @@
  *
  *   node --import tsx scripts/bench/load.ts URL BODY_FILE CA_FILE CONCURRENCY COUNT [CERT_FILE KEY_FILE]
  *
+ * COUNT: a number of requests, or a duration in seconds ("20s").
  * CERT_FILE and KEY_FILE: the client certificate to present (the webhook's mutual TLS).
  */
 import { readFileSync } from "node:fs";
@@ -16,7 +17,9 @@ const body = readFileSync(bodyFile);
 const clientCert = certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : {};
 const agent = new https.Agent({ keepAlive: true, maxSockets: Number(concurrencyText), ca: readFileSync(caFile), ...clientCert });
 const target = new URL(url);
-const count = Number(countText);
+const seconds = countText.endsWith("s") ? Number(countText.slice(0, -1)) : undefined;
+const count = seconds === undefined ? Number(countText) : Infinity;
+const until = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
 const latencies: number[] = [];
 const statuses: Record<string, number> = {};
 let sent = 0;
@@ -41,7 +44,7 @@ function one(): Promise<void> {
 }
 
 async function worker(): Promise<void> {
-  while (sent < count) {
+  while (sent < count && Date.now() < until) {
     sent++;
     await one();
   }
@@ -49,7 +52,7 @@ async function worker(): Promise<void> {
 
 const start = process.hrtime.bigint();
 await Promise.all(Array.from({ length: Number(concurrencyText) }, worker));
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
 const s = summarise(latencies);
-console.log(JSON.stringify({ n: s.n, seconds, rps: s.n / seconds, p50Ms: s.p50, p99Ms: s.p99, statuses }));
+console.log(JSON.stringify({ n: s.n, seconds: elapsed, rps: s.n / elapsed, p50Ms: s.p50, p99Ms: s.p99, statuses }));
 agent.destroy();

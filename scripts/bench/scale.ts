@@ -3,10 +3,13 @@
  * subnet. Prints; asserts nothing. Fills SpiderSubnet "bench-scale" with Deployments created
  * through the real API server (the real webhook reserves each one's pool: replicas 1 + the
  * default 1 = 2 addresses), and at each checkpoint prints: reserving-create latency, the fill
- * segment's rate, the ledger objects' sizes and the controller's (and API server's) RSS.
+ * segment's rate, the ledger objects' sizes, the controller's (and API server's) RSS, and the
+ * webhook's latency under load (8 connections, a review answered without an API call) while
+ * the leader sweeps: every sweep judges everything here (PINPOOL_FULL_RESYNC_SECONDS=1), the
+ * worst case of the change-driven sweep.
  * Only the public path is measured (API objects, ConfigMaps, /proc), so it runs the same
  * whichever way src/reservation stores its ledgers.
- *   npm run bench:scale -- --pools=50000 --checkpoints=0,1000,5000,10000,25000,50000 --concurrency=16 --samples=40 [--keep]
+ *   npm run bench:scale -- --pools=50000 --checkpoints=0,1000,5000,10000,25000,50000 --concurrency=16 --samples=40 --load-seconds=30 [--keep]
  */
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -21,6 +24,7 @@ import { deleteSpiderObjects, kubectlOk, localClients, waitFor } from "../cluste
 import { SIM_SCHEDULER } from "../cluster/node-sim.js";
 import { stateDir } from "../cluster/process.js";
 import { percentile, summarise } from "./stats.js";
+import { type LoadResult, formatLoad, labelUpdateReview, loadWebhook } from "./webhook-load.js";
 
 const SUBNET = "bench-scale";
 const NAMESPACE = "bench-scale";
@@ -51,12 +55,16 @@ const { values: flags } = parseArgs({
     // Seconds between a fill and its samples: a fill's last provisional claims are settled
     // within PINPOOL_PENDING_CLAIM_SECONDS (15) + 1, and samples taken meanwhile measure that too.
     quiet: { type: "string", default: "20" },
+    // Seconds of webhook load at each checkpoint: three sweeps at least (10 s apart).
+    "load-seconds": { type: "string", default: "30" },
   },
 });
 const maxPools = wholeNumber("pools", flags.pools, 1);
 const concurrency = wholeNumber("concurrency", flags.concurrency, 1);
 const sampleCount = wholeNumber("samples", flags.samples, 0);
 const quietMs = wholeNumber("quiet", flags.quiet, 0) * 1000;
+const loadSeconds = wholeNumber("load-seconds", flags["load-seconds"], 0);
+const LOAD_CONNECTIONS = 8;
 const checkpoints = [...new Set(flags.checkpoints.split(",").map((c) => Math.min(maxPools, wholeNumber("checkpoints", c.trim(), 0))))].sort((a, b) => a - b);
 
 interface LedgerSizes {
@@ -71,6 +79,7 @@ interface Row {
   fill: { pools: number; seconds: number; ledgerWrites: number };
   sizes: LedgerSizes;
   rssMiB: Record<"controller" | "apiserver" | "etcd", number | undefined>;
+  load?: LoadResult & { sweeps: number; sweepMs: number };
 }
 
 function machine(): string {
@@ -95,8 +104,9 @@ const fixed = (n: number | undefined, digits = 1): string => (n === undefined ||
 
 console.log(machine());
 const { kubeconfig, core, apps, custom } = await localClients();
-// Production timings (10 s sweeps, 60 s grace), as bench:webhook: the figures include the sweep's real cost.
-const controller = await startLocalController(kubeconfig, { env: PRODUCTION_TIMINGS });
+// Production timings (10 s sweeps, 60 s grace), as bench:webhook: the figures include the
+// sweep's real cost; every sweep a full one, the worst case.
+const controller = await startLocalController(kubeconfig, { env: { ...PRODUCTION_TIMINGS, PINPOOL_FULL_RESYNC_SECONDS: "1" } });
 
 const deployment = (name: string): k8s.V1Deployment => ({
   metadata: { name },
@@ -166,6 +176,24 @@ async function ledgerSizes(): Promise<LedgerSizes> {
   return { subnetBytes: subnet, configMaps: maps.length, largestBytes: Math.max(subnet, ...maps), totalBytes: maps.reduce((a, b) => a + b, subnet) };
 }
 
+/** The leader's sweeps so far: how many, and their total seconds (pinpool_reconcile_duration_seconds). */
+async function sweepTotals(): Promise<{ count: number; seconds: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${controller.metricsPort}/metrics`)).text();
+  const value = (suffix: string): number => Number(new RegExp(`^pinpool_reconcile_duration_seconds_${suffix} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+  return { count: value("count"), seconds: value("sum") };
+}
+
+/** The webhook under load from its own process while the leader sweeps, with the sweeps that ran meanwhile. */
+async function webhookUnderSweep(): Promise<Row["load"]> {
+  if (loadSeconds === 0 || created === 0) return undefined;
+  const review = labelUpdateReview(await apps.readNamespacedDeployment({ namespace: NAMESPACE, name: "d0" }));
+  const before = await sweepTotals();
+  const result = await loadWebhook(controller, "/mutate", review, LOAD_CONNECTIONS, `${loadSeconds}s`);
+  const after = await sweepTotals();
+  const sweeps = after.count - before.count;
+  return { ...result, sweeps, sweepMs: sweeps > 0 ? ((after.seconds - before.seconds) / sweeps) * 1000 : NaN };
+}
+
 async function measureRow(fill: Row["fill"], sample: boolean): Promise<Row> {
   const pools = created;
   const latenciesMs: number[] = [];
@@ -173,7 +201,8 @@ async function measureRow(fill: Row["fill"], sample: boolean): Promise<Row> {
     const ms = await createOne();
     if (ms !== undefined) latenciesMs.push(ms);
   }
-  const row = { pools, latenciesMs, fill, sizes: await ledgerSizes(), rssMiB: { controller: rssMiB("pinpool-controller"), apiserver: rssMiB("kube-apiserver"), etcd: rssMiB("etcd") } };
+  const load = sample ? await webhookUnderSweep() : undefined;
+  const row = { pools, latenciesMs, fill, sizes: await ledgerSizes(), rssMiB: { controller: rssMiB("pinpool-controller"), apiserver: rssMiB("kube-apiserver"), etcd: rssMiB("etcd") }, ...(load ? { load } : {}) };
   const s = summarise(latenciesMs);
   const p90 = percentile([...latenciesMs].sort((a, b) => a - b), 90);
   const { sizes, rssMiB: rss } = row;
@@ -181,15 +210,19 @@ async function measureRow(fill: Row["fill"], sample: boolean): Promise<Row> {
   console.log(`  fill to here: ${fill.pools} pools in ${fixed(fill.seconds)} s (${fixed(fill.pools / fill.seconds)}/s, ${concurrency} at a time), ${fixed(fill.ledgerWrites / fill.pools, 2)} ledger writes per reservation`);
   console.log(`  ledger objects: SpiderSubnet ${fixed(sizes.subnetBytes / KiB)} KiB; ${sizes.configMaps} ledger ConfigMaps; largest ${fixed(sizes.largestBytes / KiB)} KiB, total ${fixed(sizes.totalBytes / KiB)} KiB`);
   console.log(`  RSS: pinpool-controller ${fixed(rss.controller)} MiB, kube-apiserver ${fixed(rss.apiserver)} MiB, etcd ${fixed(rss.etcd)} MiB`);
+  if (load) console.log(`  webhook under load while the leader sweeps (${load.sweeps} full sweeps of ${fixed(load.sweepMs, 0)} ms on average meanwhile): ${formatLoad(load, LOAD_CONNECTIONS)}`);
   return row;
 }
 
 function table(rows: readonly Row[]): string {
-  const lines = ["| pools | create p50 ms | create p99 ms | fill rate /s | ledger writes per reservation | largest ledger object KiB | total ledger KiB | controller RSS MiB | API server RSS MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
+  const lines = [
+    "| pools | create p50 ms | create p99 ms | fill rate /s | ledger writes per reservation | largest ledger object KiB | total ledger KiB | controller RSS MiB | API server RSS MiB | full sweep ms | webhook p50 / p99 ms under sweeps |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
   for (const r of rows) {
     const s = summarise(r.latenciesMs);
     const rate = r.fill.pools > 0 ? r.fill.pools / r.fill.seconds : undefined;
-    lines.push(`| ${r.pools.toLocaleString("en-US")} | ${fixed(s.p50)} | ${fixed(s.p99)} | ${fixed(rate, 0)} | ${fixed(r.fill.ledgerWrites / r.fill.pools, 2)} | ${fixed(r.sizes.largestBytes / KiB)} | ${fixed(r.sizes.totalBytes / KiB)} | ${fixed(r.rssMiB.controller, 0)} | ${fixed(r.rssMiB.apiserver, 0)} |`);
+    lines.push(`| ${r.pools.toLocaleString("en-US")} | ${fixed(s.p50)} | ${fixed(s.p99)} | ${fixed(rate, 0)} | ${fixed(r.fill.ledgerWrites / r.fill.pools, 2)} | ${fixed(r.sizes.largestBytes / KiB)} | ${fixed(r.sizes.totalBytes / KiB)} | ${fixed(r.rssMiB.controller, 0)} | ${fixed(r.rssMiB.apiserver, 0)} | ${fixed(r.load?.sweepMs, 0)} | ${fixed(r.load?.p50Ms, 2)} / ${fixed(r.load?.p99Ms, 2)} |`);
   }
   return lines.join("\n");
 }

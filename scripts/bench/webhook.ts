@@ -6,11 +6,7 @@
  *     holds no claim), against the real controller and API server;
  *  3. wall time of 100 reserving Deployment creates through the real API server, 10 at a time.
  */
-import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { parseAddressSpec } from "../../src/api/address-spec.js";
 import { GROUP, PLURAL, RELEASE_FINALIZER, VERSION } from "../../src/api/types.js";
@@ -20,13 +16,13 @@ import { ClusterLedger } from "../../src/reservation/ledger.js";
 import { SubnetLedger } from "../../src/reservation/subnet-ledger.js";
 import { parseAdmissionReview } from "../../src/webhook/admission.js";
 import { decidePoolInCluster, decidePoolInSubnet, preparePool } from "../../src/webhook/validate-pool.js";
-import { PRODUCTION_TIMINGS, startLocalController, webhookClientCertificate } from "../cluster/controller.js";
-import { createNamespace, deleteSpiderObjects, kubectlOk, localClients, repoRoot } from "../cluster/local.js";
+import { type LocalController, PRODUCTION_TIMINGS, startLocalController } from "../cluster/controller.js";
+import { createNamespace, deleteSpiderObjects, kubectlOk, localClients } from "../cluster/local.js";
 import { SIM_SCHEDULER } from "../cluster/node-sim.js";
 import { loadReview } from "../../test/fixtures/load.js";
 import { formatStats, measure } from "./stats.js";
+import { formatLoad, labelUpdateReview, loadWebhook } from "./webhook-load.js";
 
-const run = promisify(execFile);
 const POOLS = 10_000;
 
 function poolCreateReview(name: string, subnet: string, ips: string): Record<string, unknown> {
@@ -73,14 +69,8 @@ function benchDecide(): void {
   console.log(`decide, pool CREATE outside any subnet with ${POOLS} pools sharing its CIDR: ${formatStats(orphan)}`);
 }
 
-async function load(label: string, url: string, review: unknown, ca: string, connections: number): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "pinpool-bench-"));
-  const file = path.join(dir, "review.json");
-  writeFileSync(file, JSON.stringify(review));
-  const client = webhookClientCertificate();
-  const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "scripts/bench/load.ts"), url, file, ca, String(connections), "20000", client.cert, client.key], { cwd: repoRoot });
-  const r = JSON.parse(stdout) as { n: number; seconds: number; rps: number; p50Ms: number; p99Ms: number; statuses: Record<string, number> };
-  console.log(`  ${label}: ${r.rps.toFixed(0)} reviews/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms (n=${r.n}, ${connections} connections, HTTP ${JSON.stringify(r.statuses)})`);
+async function load(label: string, controller: LocalController, route: "/mutate" | "/validate", review: unknown, connections: number): Promise<void> {
+  console.log(`  ${label}: ${formatLoad(await loadWebhook(controller, route, review, connections, "20000"), connections)}`);
 }
 
 async function benchCluster(): Promise<void> {
@@ -111,24 +101,17 @@ async function benchCluster(): Promise<void> {
     console.log(`100 reserving Deployment creates through the API server, 10 at a time: ${wall.toFixed(2)} s (${(100 / wall).toFixed(1)}/s; ${pools.items.length} pools reserved)`);
 
     // 2. Throughput of reviews that need no write.
-    const stored = await apps.readNamespacedDeployment({ namespace: ns, name: "d0" });
-    const update = loadReview("deployment-update-label");
-    const req = update.request as Record<string, unknown>;
-    req.namespace = ns;
-    req.name = "d0";
-    req.oldObject = JSON.parse(JSON.stringify(stored));
-    req.object = { ...JSON.parse(JSON.stringify(stored)), metadata: { ...stored.metadata, labels: { tier: "web" } } };
-    const ca = path.join(controller.certDir, "ca.crt");
+    const update = labelUpdateReview(await apps.readNamespacedDeployment({ namespace: ns, name: "d0" }));
     console.log("HTTPS admission throughput (real controller; load generator in its own process):");
     for (const connections of [8, 32]) {
-      await load("UPDATE of a reserved Deployment (no API call)", `https://127.0.0.1:${controller.port}/mutate`, update, ca, connections);
+      await load("UPDATE of a reserved Deployment (no API call)", controller, "/mutate", update, connections);
     }
     const del = poolCreateReview("never-claimed", "10.90.0.0/16", "10.90.200.1-10.90.200.9");
     const dreq = del.request as Record<string, unknown>;
     [dreq.operation, dreq.oldObject, dreq.object] = ["DELETE", dreq.object, null];
     // Admission never releases (the controller does, once the pool is gone): no DELETE makes an API call.
     (dreq.oldObject as { metadata: { finalizers?: string[] } }).metadata.finalizers = [RELEASE_FINALIZER];
-    await load("DELETE of a pool (no API call: the controller releases once it is gone)", `https://127.0.0.1:${controller.port}/validate`, del, ca, 32);
+    await load("DELETE of a pool (no API call: the controller releases once it is gone)", controller, "/validate", del, 32);
   } finally {
     await core.deleteNamespace({ name: ns });
     const pools = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderIPPool, labelSelector: `ipam.spidernet.io/owner-spider-subnet=${subnet}` })) as { items: Array<{ metadata: { name: string } }> };

@@ -28,7 +28,10 @@ export interface ControllerConfig {
   leaseDurationSeconds: number;
   /** How long a missing pod, workload or pool object must stay missing before the reconcilers act. */
   graceSeconds: number;
+  /** Pause between sweeps; each judges what changed since the last (PINPOOL_RESYNC_SECONDS). */
   resyncSeconds: number;
+  /** How often a sweep judges everything, the backstop of the change tracking (PINPOOL_FULL_RESYNC_SECONDS). */
+  fullResyncSeconds: number;
   /**
    * From an admission to the deadline by which its object must be stored, or its claims
    * lapse (PINPOOL_PENDING_CLAIM_SECONDS): the webhooks' timeoutSeconds (5) plus a margin.
@@ -112,6 +115,7 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
     leaseDurationSeconds: seconds(env, "PINPOOL_LEASE_DURATION_SECONDS", 15, 2),
     graceSeconds: seconds(env, "PINPOOL_GC_GRACE_SECONDS", 60, 0),
     resyncSeconds: seconds(env, "PINPOOL_RESYNC_SECONDS", 10, 0.1),
+    fullResyncSeconds: seconds(env, "PINPOOL_FULL_RESYNC_SECONDS", 300, 1),
     // At least the webhooks' timeoutSeconds (5) and a second: an admission still running must not lapse.
     pendingClaimSeconds: seconds(env, "PINPOOL_PENDING_CLAIM_SECONDS", 15, 6),
     rateLimit: { perSecond: count(env, "PINPOOL_WEBHOOK_RATE", 20), burst: count(env, "PINPOOL_WEBHOOK_BURST", 200) },

@@ -17,6 +17,7 @@ import { ADOPTED_ANNOTATION, decideAutoPool, missingPools } from "./auto-pools.j
 import { unlessRaced } from "./effects.js";
 import type { Sightings } from "./grace.js";
 import type { Snapshot } from "./snapshot.js";
+import type { Subject } from "./sweep-scope.js";
 
 export interface AutoPoolDeps extends ReserveDeps {
   apps: k8s.AppsV1Api;
@@ -24,6 +25,8 @@ export interface AutoPoolDeps extends ReserveDeps {
   sightings: Sightings;
   /** Records an action (metric and log line). */
   done(action: string, fields: object, message: string): void;
+  /** Names a subject for the next sweep again. */
+  later(subject: Subject): void;
 }
 
 export class AutoPoolReconciler {
@@ -40,6 +43,7 @@ export class AutoPoolReconciler {
     const workload = owner.kind === "Deployment" ? s.deployments.get(key) : s.statefulSets.get(key);
     const action = decideAutoPool(pool, owner, workload, now, this.d.graceMs);
     const name = pool.metadata.name as string;
+    if (action.kind === "none" && action.recheck) this.d.later(`pool:${name}`);
     switch (action.kind) {
       case "adopt": {
         const metadata = {
@@ -57,16 +61,21 @@ export class AutoPoolReconciler {
         return;
       }
       case "resize": {
-        const verdict = await reserve(action.plan, this.d, false, { shrink: true });
-        if (!verdict.allowed) throw new Error(`resizing SpiderIPPool "${name}" from ${action.from} to ${action.to} addresses failed: ${verdict.message}`);
-        this.d.done("resize_pool", { pool: name, from: String(action.from), to: action.to }, `resized for ${owner.kind} ${key}`);
+        // A shrink frees addresses another pool may take at once: decided again on the workload
+        // as the API server has it now (the cache may not show a scale-up the webhook grew the pool for).
+        const fresh = await orUndefined(readWorkload(this.d.apps, owner));
+        const again = decideAutoPool(pool, owner, fresh, now, this.d.graceMs);
+        if (again.kind !== "resize") return;
+        const verdict = await reserve(again.plan, this.d, false, { shrink: true });
+        if (!verdict.allowed) throw new Error(`resizing SpiderIPPool "${name}" from ${again.from} to ${again.to} addresses failed: ${verdict.message}`);
+        this.d.done("resize_pool", { pool: name, from: String(again.from), to: again.to }, `resized for ${owner.kind} ${key}`);
         return;
       }
       case "release": {
         // Never while a pod still holds one of its addresses (a StatefulSet deleted with
         // --cascade=orphan keeps its pods, and comes back for them), and only once that has
         // lasted the grace period; then re-checked against the workload as it is now.
-        if (this.holdersLive(pool, s) || !this.d.sightings.missing(`release/${name}/${pool.metadata.uid}`, now)) return;
+        if (this.holdersLive(pool, s) || !this.d.sightings.missing(`pool:${name}`, `release/${name}/${pool.metadata.uid}`, now)) return;
         const fresh = await orUndefined(readWorkload(this.d.apps, owner));
         if (decideAutoPool(pool, owner, fresh, now, this.d.graceMs).kind !== "release") return;
         const body: k8s.V1DeleteOptions = { preconditions: { uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion } };
@@ -93,7 +102,10 @@ export class AutoPoolReconciler {
    */
   async reserveMissingPools(workload: WorkloadObject, kind: WorkloadRef["kind"], s: Snapshot): Promise<void> {
     const ref = { kind, namespace: workload.metadata?.namespace as string, name: workload.metadata?.name as string };
-    const { plan, missing } = missingPools(workload, kind, s);
+    if (missingPools(workload, kind, s).missing.length === 0) return;
+    // Decided again on the workload as stored now: the cache may still show one just deleted.
+    const fresh = await orUndefined(readWorkload(this.d.apps, ref));
+    const { plan, missing } = fresh ? missingPools(fresh, kind, s) : { missing: [] };
     if (!plan || missing.length === 0) return;
     const verdict = await reserve(plan, this.d, false, { shrink: true });
     if (!verdict.allowed) throw new Error(`reserving ${missing.join(", ")} again for ${kind} ${ref.namespace}/${ref.name} failed: ${verdict.message}`);

@@ -20,7 +20,8 @@ import { type PoolPlan, type ReservationPlan, planReservation } from "../reserva
 export const ADOPTED_ANNOTATION = "pinpool.io/adopted-by-uid";
 
 export type AutoPoolAction =
-  | { kind: "none" }
+  /** recheck: the answer changes with time alone (a reservation whose workload may still appear). */
+  | { kind: "none"; recheck?: true }
   /**
    * Record the workload's UID (also in Spiderpool's owner-UID label, where there is one) and
    * reclaim choice; drop an ownerReference older versions wrote.
@@ -81,7 +82,7 @@ export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload:
   const what = `${owner.kind} ${owner.namespace}/${owner.name}`;
   if (!workload || !uid || workload.metadata?.deletionTimestamp) {
     if (!adopted && !legacyOwnerReference(pool)) {
-      return ageMs(pool, nowMs) >= graceMs ? { kind: "release", reason: `${what} never appeared within ${graceMs / 1000} s of the reservation` } : { kind: "none" };
+      return ageMs(pool, nowMs) >= graceMs ? { kind: "release", reason: `${what} never appeared within ${graceMs / 1000} s of the reservation` } : { kind: "none", recheck: true };
     }
     return reclaimOf(pool, undefined) ? { kind: "release", reason: `${what} is gone and the pool is reclaimed with it` } : { kind: "none" };
   }
@@ -114,7 +115,7 @@ export function decideAutoPool(pool: SpiderIPPool, owner: WorkloadRef, workload:
 export function missingPools(
   workload: WorkloadObject,
   kind: WorkloadRef["kind"],
-  s: { pools: readonly SpiderIPPool[]; terminatingNamespaces: ReadonlySet<string> },
+  s: { storedPools: { has(name: string): boolean }; terminatingNamespaces: ReadonlySet<string> },
 ): { plan?: ReservationPlan; missing: string[] } {
   const ref = { kind, namespace: workload.metadata?.namespace as string, name: workload.metadata?.name as string };
   const annotations = workload.spec?.template?.metadata?.annotations;
@@ -127,6 +128,5 @@ export function missingPools(
     throw e;
   }
   if (!plan || annotations[ANNOTATION.reserved] !== plan.annotation) return { missing: [] };
-  const stored = new Set(s.pools.map((p) => p.metadata.name));
-  return { plan, missing: plan.pools.filter((p) => !stored.has(p.name)).map((p) => p.name) };
+  return { plan, missing: plan.pools.filter((p) => !s.storedPools.has(p.name)).map((p) => p.name) };
 }

@@ -11,7 +11,7 @@
 import { parseAddressSpec } from "../api/address-spec.js";
 import { ANNOTATION } from "../api/annotations.js";
 import { parseHolder } from "../api/holders.js";
-import { API_VERSION, type EndpointIP, type SpiderEndpoint } from "../api/types.js";
+import { API_VERSION, type EndpointIP, type SpiderEndpoint, type SpiderIPPool } from "../api/types.js";
 import { formatAddress } from "../ip/address.js";
 import { AllocationRecord } from "../ip/allocation-record.js";
 import { parseCidr } from "../ip/cidr.js";
@@ -34,9 +34,13 @@ export function interfaceOf(annotations: Record<string, string>, pool: string): 
   return "eth0";
 }
 
-/** The endpoints that pool allocations call for and that do not exist, for live scheduled pods. */
-export function missingEndpoints(s: Pick<Snapshot, "pools" | "endpoints" | "pods">): SpiderEndpoint[] {
-  const existing = new Set(s.endpoints.map((e) => `${e.metadata.namespace}/${e.metadata.name}`));
+/**
+ * The endpoints that pool allocations call for and that do not exist, for live scheduled
+ * pods (`ns/name` in `endpoints` exists); only for the pods `only` names, when given. Every
+ * pool that records such a pod must be among `pools`: an endpoint is built from all of them.
+ */
+export function missingEndpoints(s: { pools: Iterable<SpiderIPPool>; endpoints: { has(key: string): boolean }; pods: Snapshot["pods"] }, only?: ReadonlySet<string>): SpiderEndpoint[] {
+  const existing = s.endpoints;
   const wanted = new Map<string, SpiderEndpoint>();
   for (const pool of s.pools) {
     if (!pool.status?.allocations?.holders.length) continue;
@@ -54,6 +58,7 @@ export function missingEndpoints(s: Pick<Snapshot, "pools" | "endpoints" | "pods
       const h = parseHolder(holder);
       if (!h) continue;
       const key = `${h.namespace}/${h.pod}`;
+      if (only && !only.has(key)) continue;
       const pod = s.pods.get(key);
       if (existing.has(key) || !pod?.spec?.nodeName || pod.metadata?.deletionTimestamp) continue;
       let ep = wanted.get(key);

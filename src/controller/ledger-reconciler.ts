@@ -7,13 +7,14 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { type ParsedAddressSpec, parsedOrUndefined } from "../api/address-spec.js";
-import type { AddressSpec, Condition, ObjectMeta } from "../api/types.js";
+import type { AddressSpec, Condition, ObjectMeta, SpiderSubnet } from "../api/types.js";
 import { cidrBounds } from "../ip/cidr.js";
 import { RangeSet } from "../ip/range-set.js";
 import { PoolClient, type SpiderClient, SubnetClient } from "../k8s/resources.js";
 import { type Holding, conflictsByObject, findConflicts } from "../reservation/conflicts.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
-import { clusterEntries } from "../reservation/ledger.js";
+import { LedgerFormatError, clusterEntries } from "../reservation/ledger.js";
+import { AddressError } from "../ip/address.js";
 import { lostLedger } from "../reservation/ledger-store.js";
 import { subnetEntries } from "../reservation/subnet-ledger.js";
 import { type Pending, settleEntries } from "../reservation/pending.js";
@@ -34,6 +35,8 @@ export interface LedgerReconcilerDeps {
   ripe(ledger: string, claims: StaleClaim[], now: number): StaleClaim[];
   /** Records an action (metric and log line). */
   done(action: string, fields: object, message: string): void;
+  /** Asks for the ledger steps at the next sweep again (a pending claim's deadline is still ahead). */
+  later(): void;
   /** Runs one object's step; a failure is counted and logged, and the sweep goes on. */
   guarded(step: string, name: string | undefined, act: () => Promise<void>): Promise<void>;
 }
@@ -49,14 +52,31 @@ export class LedgerReconciler {
     this.subnets = new SubnetClient(d.custom);
   }
 
+  /**
+   * Claims judged stale on the snapshot for the grace period, judged again on their objects
+   * read now: the watch caches may not show an object stored a moment ago.
+   */
+  private async confirmed(trims: StaleClaim[], client: SpiderClient<Spider>, kind: "SpiderIPPool" | "SpiderSubnet"): Promise<StaleClaim[]> {
+    const fresh = new Map<string, Spider>();
+    for (const t of trims) {
+      const o = await client.get(t.name);
+      if (o) fresh.set(t.name, o);
+    }
+    return staleClaims(
+      trims.map((t) => [t.name, { addresses: t.claim, ...(t.rev ? { rev: t.rev } : {}) }] as const),
+      fresh,
+      kind,
+    );
+  }
+
   async trim(s: Snapshot, now: number): Promise<void> {
     const stored = new Map(s.pools.map((p) => [p.metadata.name as string, p]));
     const { ledger: cluster } = await this.d.stores.readCluster();
     // A subnet's own entry in the cluster ledger is stale when the SpiderSubnet does not exist.
     const subnets = new Map(s.subnets.map((x) => [x.metadata.name as string, x]));
     const clusterTrims = [
-      ...this.d.ripe("cluster-pools", staleClaims(cluster.pools, stored), now).map((t) => ({ section: "pools" as const, t })),
-      ...this.d.ripe("cluster-subnets", staleClaims(cluster.subnets, subnets, "SpiderSubnet"), now).map((t) => ({ section: "subnets" as const, t })),
+      ...(await this.confirmed(this.d.ripe("cluster-pools", staleClaims(cluster.pools, stored), now), this.pools, "SpiderIPPool")).map((t) => ({ section: "pools" as const, t })),
+      ...(await this.confirmed(this.d.ripe("cluster-subnets", staleClaims(cluster.subnets, subnets, "SpiderSubnet"), now), this.subnets, "SpiderSubnet")).map((t) => ({ section: "subnets" as const, t })),
     ];
     if (clusterTrims.length) {
       const { applied } = await this.d.stores.updateCluster(false, (l) => {
@@ -75,7 +95,8 @@ export class LedgerReconciler {
     for (const subnet of s.subnets) {
       const subnetName = subnet.metadata.name as string;
       await this.d.guarded("ledgers", subnetName, async () => {
-        const trims = this.d.ripe(`subnet/${subnetName}`, staleClaims(this.d.stores.parsedSubnet(subnet).ledger.pools, stored), now);
+        const ripe = this.d.ripe(`subnet/${subnetName}`, staleClaims(this.d.stores.parsedSubnet(subnet).ledger.pools, stored), now);
+        const trims = ripe.length ? await this.confirmed(ripe, this.pools, "SpiderIPPool") : [];
         if (!trims.length) return;
         const { applied } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
           if (!state) return { applied: [] };
@@ -88,23 +109,27 @@ export class LedgerReconciler {
   }
 
   /**
-   * Provisional claims whose deadline passed before the snapshot's lists (pending.ts),
-   * settled against the objects listed: what the replica that admitted them did not settle
-   * (it died or stopped first). Kept as far as their object holds them, else dropped.
+   * Provisional claims whose deadline passed before the snapshot (pending.ts), settled
+   * against their objects read afresh: what the replica that admitted them did not settle
+   * (it died or stopped first). Kept as far as their object holds them, else dropped. A
+   * claim whose deadline is still ahead asks for the ledger steps at the next sweep.
    */
   async settleLapsed(s: Snapshot): Promise<void> {
-    const pools = new Map(s.pools.map((p) => [p.metadata.name as string, p]));
-    const subnets = new Map(s.subnets.map((x) => [x.metadata.name as string, x]));
     const lapsed = <C extends { pending?: Pending }>(claims: Iterable<readonly [string, C]>): Array<{ name: string; uid: string }> =>
-      [...claims].flatMap(([name, c]) => (c.pending && c.pending.until <= s.listedAt ? [{ name, uid: c.pending.uid }] : []));
+      [...claims].flatMap(([name, c]) => {
+        if (c.pending && c.pending.until > s.listedAt) this.d.later();
+        return c.pending && c.pending.until <= s.listedAt ? [{ name, uid: c.pending.uid }] : [];
+      });
+    const fresh = async <T>(client: SpiderClient<T & { metadata: { name?: string } }>, due: Array<{ name: string; uid: string }>) =>
+      Promise.all(due.map(async (e) => ({ ...e, stored: await client.get(e.name) })));
     const report = (where: string, due: ReadonlyArray<{ name: string }>, kinds: string[]): void =>
       kinds.forEach((kind, n) => {
         if (kind !== "none") this.d.done("settle_claim", { ledger: where }, `settled the lapsed provisional claim of "${due[n]?.name}" in ${where}: ${kind === "drop" ? "dropped, no object holds it" : "kept as far as its object holds it"}`);
       });
     const { ledger: cluster } = await this.d.stores.readCluster();
     const clusterDue = [
-      ...lapsed(cluster.pools).map((e) => ({ ...e, stored: pools.get(e.name), ops: clusterEntries("pools") })),
-      ...lapsed(cluster.subnets).map((e) => ({ ...e, stored: subnets.get(e.name), ops: clusterEntries("subnets") })),
+      ...(await fresh(this.pools, lapsed(cluster.pools))).map((e) => ({ ...e, ops: clusterEntries("pools") })),
+      ...(await fresh(this.subnets, lapsed(cluster.subnets))).map((e) => ({ ...e, ops: clusterEntries("subnets") })),
     ];
     if (clusterDue.length) {
       const { kinds } = await this.d.stores.updateCluster(false, (l) => {
@@ -116,7 +141,7 @@ export class LedgerReconciler {
     for (const subnet of s.subnets) {
       const subnetName = subnet.metadata.name as string;
       await this.d.guarded("ledgers", subnetName, async () => {
-        const due = lapsed(this.d.stores.parsedSubnet(subnet).ledger.pools).map((e) => ({ ...e, stored: pools.get(e.name), ops: subnetEntries }));
+        const due = (await fresh(this.pools, lapsed(this.d.stores.parsedSubnet(subnet).ledger.pools))).map((e) => ({ ...e, ops: subnetEntries }));
         if (!due.length) return;
         const { kinds } = await this.d.stores.updateSubnet(subnetName, false, (state) => {
           if (!state) return { kinds: [] as string[] };
@@ -130,8 +155,11 @@ export class LedgerReconciler {
 
   /** Adds the claims stored objects lack; decided on the snapshot, written only when something is missing. */
   async repair(s: Snapshot): Promise<void> {
-    const { ledger: cluster } = await this.d.stores.readCluster();
-    const plan = planRepair(s.pools, s.subnets, cluster);
+    const { ledger: cluster, rv } = await this.d.stores.readCluster();
+    // A ledger rebuilt from nothing must list every stored pool: the caches may lack one
+    // stored a moment ago, so it is planned on a fresh list.
+    const lost = rv === undefined || s.subnets.some((x) => this.lost(x));
+    const plan = planRepair(lost ? await this.pools.list() : s.pools, s.subnets, cluster);
     const clusterAdds = (l: typeof cluster) => {
       const bySubnets = addClusterSubnets(l, plan.clusterSubnets);
       const byPools = addClusterPools(bySubnets.ledger, plan.clusterPools);
@@ -162,6 +190,16 @@ export class LedgerReconciler {
         );
         for (const a of added) this.d.done("repair_ledger", { ledger: subnetName }, `added SpiderIPPool "${a.name}"'s missing claim (${a.missing.toString()}) to SpiderSubnet "${subnetName}"'s ledger`);
       });
+    }
+  }
+
+  /** Whether `subnet`'s ledger is gone and waits to be rebuilt (false when it cannot be read: the repair step reports that). */
+  private lost(subnet: SpiderSubnet): boolean {
+    try {
+      return lostLedger(this.d.stores.parsedSubnet(subnet, true));
+    } catch (e) {
+      if (e instanceof AddressError || e instanceof LedgerFormatError) return false;
+      throw e;
     }
   }
 

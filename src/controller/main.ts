@@ -63,8 +63,8 @@ await metricsServer.listen({ host: config.webhookHost, port: config.metricsPort 
 let elector: LeaderElector | undefined;
 if (config.reconcilers) {
   const reconciler = new Reconciler(
-    { ...admitters.clients, stores: admitters.stores, allocations: new AllocationWriter(admitters.clients.custom, admitters.cas), reserved: admitters.reserved, metrics: reconcileMetrics, log },
-    { graceMs: config.graceSeconds * 1000, intervalMs: config.resyncSeconds * 1000 },
+    { ...admitters.clients, kc, stores: admitters.stores, allocations: new AllocationWriter(admitters.clients.custom, admitters.cas), reserved: admitters.reserved, metrics: reconcileMetrics, log },
+    { graceMs: config.graceSeconds * 1000, intervalMs: config.resyncSeconds * 1000, fullResyncMs: config.fullResyncSeconds * 1000 },
   );
   let counts: Promise<(() => void) | undefined> | undefined;
   elector = new LeaderElector(

@@ -1,35 +1,37 @@
 /**
- * The leader's reconcilers, level-triggered: every sweep lists the cluster once
- * (snapshot.ts), judges each object purely (auto-pools.ts, pool-deletion.ts,
- * ledger-sweep.ts, snapshot.ts#holderGone) and carries out what was decided. Anything
- * destructive acts only on what stayed wrong for the grace period, and is re-checked
- * with fresh reads right before it happens. Every write is a compare-and-swap: a 409
- * means someone else changed the object, and the next sweep judges it again.
+ * The leader's reconcilers, level-triggered on the leader's watch caches (cluster-cache.ts):
+ * each sweep judges what changed since the last one (sweep-scope.ts), and every
+ * `fullResyncMs` everything, purely (auto-pools.ts, pool-deletion.ts, ledger-sweep.ts,
+ * api/holders.ts) and carries out what was decided. Anything destructive acts only on what
+ * stayed wrong for the grace period, and is re-checked with fresh reads right before it
+ * happens. Every write is a compare-and-swap: a 409 means someone else changed the object,
+ * and a later sweep judges it again. The sweep shares its event loop with the webhooks: it
+ * yields every few milliseconds, so an admission never waits behind it for long.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { parseAddressSpec } from "../api/address-spec.js";
-import { GROUP, PLURAL, type SpiderEndpoint, type SpiderIPPool, VERSION } from "../api/types.js";
-import { AddressError } from "../ip/address.js";
-import { AllocationRecord } from "../ip/allocation-record.js";
-import { PoolClient } from "../k8s/resources.js";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { ReconcileMetrics } from "../metrics/reconcile.js";
-import { poolCounts, subnetCountsOf } from "../reservation/counts.js";
-import { LedgerFormatError } from "../reservation/ledger.js";
 import type { AllocationWriter } from "../reservation/allocations.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
 import type { ReservedIPs } from "../reservation/reserved-ips.js";
 import { Sightings } from "./grace.js";
-import { recordEvent, unlessRaced } from "./effects.js";
-import { orUndefined } from "../k8s/errors.js";
+import { recordEvent } from "./effects.js";
 import { AutoPoolReconciler } from "./auto-pool-reconciler.js";
+import { ClusterCache } from "./cluster-cache.js";
 import { missingEndpoints } from "./endpoint-restore.js";
 import { Finalizers } from "./finalizers.js";
+import { HolderReconciler } from "./holder-reconciler.js";
 import { LedgerReconciler } from "./ledger-reconciler.js";
 import type { StaleClaim } from "./ledger-sweep.js";
-import { type HolderView, holderGone, holderKey, parseHolder, statefulSetMember } from "../api/holders.js";
-import { type Snapshot, takeSnapshot } from "./snapshot.js";
+import type { Snapshot } from "./snapshot.js";
+import { type Scope, type Subject, judged, subjectOf } from "./sweep-scope.js";
+import { exportGauges } from "./gauges.js";
+
+/** How long the sweep runs before it lets the webhooks' requests in. */
+const SLICE_MS = 4;
 
 export interface ReconcilerDeps {
+  kc: k8s.KubeConfig;
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
   custom: k8s.CustomObjectsApi;
@@ -37,7 +39,7 @@ export interface ReconcilerDeps {
   allocations: AllocationWriter;
   reserved: ReservedIPs;
   metrics: ReconcileMetrics;
-  log: { info(o: object, m: string): void; error(o: object, m: string): void };
+  log: { info(o: object, m: string): void; error(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
 export interface ReconcilerTiming {
@@ -45,11 +47,14 @@ export interface ReconcilerTiming {
   graceMs: number;
   /** Pause between sweeps. */
   intervalMs: number;
+  /** How often a sweep judges everything, not only what changed (the backstop of the change tracking). */
+  fullResyncMs: number;
 }
 
 export class Reconciler {
   private readonly sightings: Sightings;
-  private readonly pools: PoolClient;
+  private readonly cache: ClusterCache;
+  private readonly holders: HolderReconciler;
   private readonly ledgers: LedgerReconciler;
   private readonly finalizers: Finalizers;
   private readonly autoPools: AutoPoolReconciler;
@@ -58,21 +63,29 @@ export class Reconciler {
   private readonly reported = new Set<string>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private starting?: Promise<void>;
   private active = false;
+  private lastFull = 0;
+  private sliceStart = 0;
+  private clusterLedgerVersion?: string;
+  private unsubscribe?: () => void;
 
   constructor(
     private readonly d: ReconcilerDeps,
     private readonly timing: ReconcilerTiming,
   ) {
     this.sightings = new Sightings(timing.graceMs);
-    this.pools = new PoolClient(d.custom);
-    this.autoPools = new AutoPoolReconciler({ ...d, graceMs: timing.graceMs, sightings: this.sightings, done: (action, fields, message) => this.done(action, fields, message) });
+    this.cache = new ClusterCache(d.kc, (what, e) => d.log.warn({ err: e, what }, "a watch of the controller's caches failed; restarting it"));
+    const done = (action: string, fields: object, message: string): void => this.done(action, fields, message);
+    this.holders = new HolderReconciler({ ...d, sightings: this.sightings, done });
+    this.autoPools = new AutoPoolReconciler({ ...d, graceMs: timing.graceMs, sightings: this.sightings, done, later: (subject) => this.cache.scope.later(subject) });
     this.finalizers = new Finalizers({ ...d, done: (action, fields, message) => this.done(action, fields, message) });
     this.ledgers = new LedgerReconciler({
       ...d,
       ripe: (ledger, claims, now) => this.ripe(ledger, claims, now),
-      done: (action, fields, message) => this.done(action, fields, message),
-      guarded: (step, name, act) => this.guarded(step, name, act),
+      later: () => this.cache.scope.later("ledgers"),
+      done,
+      guarded: (step, name, act) => this.guarded(step, name, act, step === "conflicts" ? "conflicts" : "ledgers"),
     });
   }
 
@@ -80,14 +93,21 @@ export class Reconciler {
     if (this.active) return;
     this.active = true;
     this.sightings.reset();
+    this.lastFull = 0;
+    this.unsubscribe = this.d.stores.subnetParts.onChange(() => this.cache.scope.ledger());
     this.d.metrics.leader.set(1);
-    this.loop();
+    // The first sweep waits for the caches' first lists; it is a full one.
+    this.starting = this.cache.start().then(() => this.loop());
   }
 
   async stop(): Promise<void> {
     this.active = false;
     clearTimeout(this.timer);
+    await this.cache.stop(); // releases a start still waiting for its first lists
+    await this.starting;
     await this.running;
+    this.unsubscribe?.();
+    this.cache.scope.everything(); // a later term starts with a full sweep
     this.d.metrics.leader.set(0);
     this.conflicts = 0; // the next leader counts afresh
     this.d.metrics.clearGauges();
@@ -105,84 +125,100 @@ export class Reconciler {
       });
   }
 
-  /** One pass over the cluster. Public for tests that need a sweep now. */
+  /** One sweep: what changed since the last one, or everything once fullResyncMs has passed. */
   async sweep(): Promise<void> {
     const endTimer = this.d.metrics.sweepDuration.startTimer();
-    const s = await takeSnapshot(this.d);
     const now = Date.now();
-    await this.each("finalizers", [...s.pools, ...s.subnets], (o) => this.finalizers.ensure(o));
-    await this.each("allocations", s.pools, (p) => this.releaseGoneHolders(p, s, now));
-    await this.each("pool-deletion", s.pools, (p) => this.finalizers.settlePool(p));
-    await this.each("subnet-deletion", s.subnets, (x) => this.finalizers.settleSubnet(x, s));
-    await this.each("auto-pool", s.pools, (p) => this.autoPools.reconcile(p, s, now));
-    await this.each("missing-pools", [...s.deployments.values()], (w) => this.autoPools.reserveMissingPools(w, "Deployment", s));
-    await this.each("missing-pools", [...s.statefulSets.values()], (w) => this.autoPools.reserveMissingPools(w, "StatefulSet", s));
-    await this.each("endpoints", s.endpoints, (e) => this.collectEndpoint(e, s, now));
-    await this.each("endpoint-restore", missingEndpoints(s), (e) => this.restoreEndpoint(e, now));
-    await this.guarded("reserved-ips", undefined, () => this.reportSkippedReservedIPs());
-    await this.guarded("ledgers", undefined, () => this.ledgers.settleLapsed(s));
-    await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now));
-    await this.guarded("ledgers", undefined, () => this.ledgers.repair(s));
-    await this.guarded("conflicts", undefined, async () => {
-      this.conflicts = await this.ledgers.showConflicts(s);
-    });
-    this.exportGauges(s);
-    this.sightings.endSweep();
+    const s = this.cache.snapshot();
+    // The cluster ledger is not watched: one read per sweep tells whether it changed (or went).
+    const { rv } = await this.d.stores.readCluster();
+    if (rv !== this.clusterLedgerVersion) this.cache.scope.ledger();
+    this.clusterLedgerVersion = rv;
+    const scope = this.cache.scope.take(now - this.lastFull >= this.timing.fullResyncMs);
+    if (scope.full) this.lastFull = now;
+    this.sliceStart = performance.now();
+    let judgedAll = false;
+    try {
+      await this.judge(s, scope, now);
+      judgedAll = true;
+    } finally {
+      if (!judgedAll) this.cache.scope.everything(); // what this sweep did not finish, the next judges
+      this.sightings.endSweep((subject) => judgedAll && judged(scope, subject));
+      for (const subject of this.sightings.open()) this.cache.scope.later(subject);
+    }
     endTimer();
   }
 
+  private async judge(s: Snapshot, scope: Scope, now: number): Promise<void> {
+    const pools = scope.full ? s.pools : [...scope.pools].flatMap((name) => this.cache.pool(name) ?? []);
+    const workloads = (kind: "Deployment" | "StatefulSet") => {
+      const all = kind === "Deployment" ? s.deployments : s.statefulSets;
+      if (scope.full) return [...all.values()];
+      return [...scope.workloads].flatMap((k) => (k.startsWith(`${kind}/`) ? (all.get(k.slice(kind.length + 1)) ?? []) : []));
+    };
+    const endpoints = scope.full ? s.endpoints : [...scope.endpoints].flatMap((key) => this.cache.endpoint(key) ?? []);
+    await this.each("finalizers", [...pools, ...s.subnets], (o) => this.finalizers.ensure(o));
+    await this.each("allocations", pools, (p) => this.holders.releaseGoneHolders(p, s, now));
+    await this.each("pool-deletion", pools, (p) => this.finalizers.settlePool(p));
+    await this.each("subnet-deletion", s.subnets, (x) => this.finalizers.settleSubnet(x, s));
+    await this.each("auto-pool", pools, (p) => this.autoPools.reconcile(p, s, now));
+    for (const kind of ["Deployment", "StatefulSet"] as const) {
+      await this.each("missing-pools", workloads(kind), (w) => this.autoPools.reserveMissingPools(w, kind, s), kind);
+    }
+    await this.each("endpoints", endpoints, (e) => this.holders.collectEndpoint(e, s, now));
+    await this.each("endpoint-restore", this.lackingEndpoints(s, scope), (e) => this.holders.restoreEndpoint(e, now));
+    await this.guarded("reserved-ips", undefined, () => this.reportSkippedReservedIPs());
+    if (scope.ledgers) {
+      await this.guarded("ledgers", undefined, () => this.ledgers.settleLapsed(s), "ledgers");
+      await this.guarded("ledgers", undefined, () => this.ledgers.trim(s, now), "ledgers");
+      await this.guarded("ledgers", undefined, () => this.ledgers.repair(s), "ledgers");
+    }
+    if (scope.conflicts) {
+      await this.guarded("conflicts", undefined, async () => {
+        this.conflicts = await this.ledgers.showConflicts(s);
+      }, "conflicts");
+    }
+    exportGauges({ metrics: this.d.metrics, stores: this.d.stores, conflicts: this.conflicts, stored: (name) => this.cache.pool(name) !== undefined }, s, scope, pools);
+  }
+
+  /** The endpoints live pods lack: of the pods the scope names (and those its pools record), or of every pod. */
+  private lackingEndpoints(s: Snapshot, scope: Scope) {
+    const endpoints = { has: (key: string) => this.cache.endpoint(key) !== undefined };
+    if (scope.full) return missingEndpoints({ ...s, endpoints });
+    // A changed pool named its holders' pods in the scope already.
+    const pods = scope.pods;
+    const pools = new Set([...pods].flatMap((pod) => [...this.cache.scope.poolsHolding(pod)]));
+    return missingEndpoints({ pools: [...pools].flatMap((name) => this.cache.pool(name) ?? []), endpoints, pods: s.pods }, pods);
+  }
+
   /** Runs one object's step; a failure is counted and logged with the object, and the sweep goes on. */
-  private async guarded(step: string, name: string | undefined, act: () => Promise<void>): Promise<void> {
+  private async guarded(step: string, name: string | undefined, act: () => Promise<void>, subject?: Subject): Promise<void> {
     if (!this.active) return;
+    if (performance.now() - this.sliceStart >= SLICE_MS) {
+      await yieldToEventLoop();
+      this.sliceStart = performance.now();
+    }
     try {
       await act();
     } catch (e) {
       this.d.metrics.errors.inc({ step });
       this.d.log.error({ err: e, step, name }, "reconcile step failed; retrying at the next sweep");
+      if (subject) this.cache.scope.later(subject);
     }
   }
 
-  private async each<T extends { metadata?: { name?: string; namespace?: string } }>(step: string, items: T[], act: (item: T) => Promise<void>): Promise<void> {
+  /** Runs `act` for each item; an item whose step fails is judged again at the next sweep. */
+  private async each<T extends { kind?: string; metadata?: { name?: string; namespace?: string } }>(step: string, items: T[], act: (item: T) => Promise<void>, kind?: string): Promise<void> {
     for (const item of items) {
       const m = item.metadata ?? {};
-      await this.guarded(step, `${m.namespace ? `${m.namespace}/` : ""}${m.name}`, () => act(item));
+      const key = `${m.namespace ? `${m.namespace}/` : ""}${m.name}`;
+      await this.guarded(step, key, () => act(item), subjectOf(kind ?? item.kind, key));
     }
   }
 
   private done(action: string, fields: object, message: string): void {
     this.d.metrics.gcActions.inc({ action });
     this.d.log.info({ action, ...fields }, message);
-  }
-
-  /** Fresh reads of what judges `holder`, for the re-check right before a release. */
-  private async freshView(holder: string): Promise<HolderView> {
-    const h = parseHolder(holder);
-    const view: HolderView = { pods: new Map(), nodes: new Set(), statefulSets: new Map(), terminatingNamespaces: new Set() };
-    if (!h) return view;
-    const pod = await orUndefined(this.d.core.readNamespacedPod({ namespace: h.namespace, name: h.pod }));
-    if (pod) view.pods.set(`${h.namespace}/${h.pod}`, pod);
-    const node = pod?.spec?.nodeName;
-    if (node && (await orUndefined(this.d.core.readNode({ name: node })))) view.nodes.add(node);
-    if ("statefulSet" in h) {
-      const set = await orUndefined(this.d.apps.readNamespacedStatefulSet({ namespace: h.namespace, name: h.statefulSet }));
-      if (set) view.statefulSets.set(`${h.namespace}/${h.statefulSet}`, set);
-      const ns = await orUndefined(this.d.core.readNamespace({ name: h.namespace }));
-      if (ns?.metadata?.deletionTimestamp) view.terminatingNamespaces.add(h.namespace);
-    }
-    return view;
-  }
-
-  /** Releases addresses whose holder (pod, or StatefulSet ordinal) has been gone for the grace period. */
-  private async releaseGoneHolders(pool: SpiderIPPool, s: Snapshot, now: number): Promise<void> {
-    if (!pool.status?.allocations?.holders.length) return;
-    const name = pool.metadata.name as string;
-    const record = AllocationRecord.decode(parseAddressSpec(pool.spec).family, pool.status.allocations, `SpiderIPPool "${name}" status.allocations`);
-    for (const holder of new Set(record.holders())) {
-      if (!holderGone(holder, s) || !this.sightings.missing(`holder/${name}/${holder}`, now)) continue;
-      const why = holderGone(holder, await this.freshView(holder));
-      if (!why) continue;
-      if (await this.d.allocations.release(name, holder)) this.done("release_allocation", { pool: name, holder }, `released the addresses of "${holder}": ${why}`);
-    }
   }
 
   /** A Warning event, once per version, for each SpiderReservedIP that is skipped because it does not parse. */
@@ -195,64 +231,8 @@ export class Reconciler {
     }
   }
 
-  /** Deletes a SpiderEndpoint whose pod is gone and whose addresses no holder keeps. */
-  private async collectEndpoint(ep: SpiderEndpoint, s: Snapshot, now: number): Promise<void> {
-    const { namespace, name } = ep.metadata as { namespace: string; name: string };
-    if (s.pods.has(`${namespace}/${name}`)) return;
-    const setName = ep.status?.ownerControllerType === "StatefulSet" ? ep.status.ownerControllerName : undefined;
-    const holder = holderKey(namespace, name, setName ? statefulSetMember(setName, name) : undefined);
-    if (!holderGone(holder, s) || !this.sightings.missing(`endpoint/${namespace}/${name}`, now)) return;
-    if (!holderGone(holder, await this.freshView(holder))) return;
-    const body: k8s.V1DeleteOptions = { preconditions: { uid: ep.metadata.uid } };
-    if (await unlessRaced(this.d.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, name, body }))) {
-      this.done("delete_endpoint", { endpoint: `${namespace}/${name}` }, "deleted the SpiderEndpoint of a pod that is gone");
-    }
-  }
-
-  /**
-   * Recreates the SpiderEndpoint of a pod that holds addresses but has none (its agent died
-   * between the claim and the endpoint write), once it has been missing for the grace
-   * period: the agent writes it a moment after the claim, and a create that loses to it
-   * (409 AlreadyExists) changes nothing.
-   */
-  private async restoreEndpoint(ep: SpiderEndpoint, now: number): Promise<void> {
-    const { namespace, name } = ep.metadata as { namespace: string; name: string };
-    if (!this.sightings.missing(`endpoint-missing/${namespace}/${name}`, now)) return;
-    if (await unlessRaced(this.d.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderEndpoint, namespace, body: ep }))) {
-      this.done("restore_endpoint", { endpoint: `${namespace}/${name}` }, "recreated the SpiderEndpoint of a pod that holds addresses from the pools' records");
-    }
-  }
-
   /** Claims that stayed beyond their stored pools (or subnets) for the grace period. */
   private ripe(ledger: string, claims: StaleClaim[], now: number): StaleClaim[] {
-    return claims.filter((c) => this.sightings.missing(`ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now));
-  }
-
-  private exportGauges(s: Snapshot): void {
-    const m = this.d.metrics;
-    m.clearGauges();
-    m.conflicts.set(this.conflicts);
-    for (const subnet of s.subnets) {
-      const name = subnet.metadata.name as string;
-      try {
-        const { spec, ledger } = this.d.stores.parsedSubnet(subnet);
-        const counts = subnetCountsOf(spec, ledger);
-        m.subnetTotal.set({ subnet: name }, counts.totalIPCount);
-        m.subnetAllocated.set({ subnet: name }, counts.allocatedIPCount);
-      } catch (e) {
-        if (!(e instanceof AddressError) && !(e instanceof LedgerFormatError)) throw e; // no counts to show; the ledger step logs it
-      }
-    }
-    for (const pool of s.pools) {
-      try {
-        const counts = poolCounts(pool);
-        const labels = { pool: pool.metadata.name as string };
-        m.poolTotal.set(labels, counts.totalIPCount);
-        m.poolAllocated.set(labels, counts.allocatedIPCount);
-      } catch (e) {
-        if (!(e instanceof AddressError)) throw e;
-      }
-    }
+    return claims.filter((c) => this.sightings.missing("ledgers", `ledger/${ledger}/${c.name}/${c.claim.toString()}/${c.rev ?? 0}`, now));
   }
 }
-

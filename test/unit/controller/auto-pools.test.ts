@@ -80,7 +80,7 @@ describe("controller/auto-pools decideAutoPool", () => {
   });
 
   it("releases a pool whose workload never appeared, only after the grace period", () => {
-    expect(decideAutoPool(pool(), owner, undefined, created + 59_999, 60_000)).to.deep.equal({ kind: "none" });
+    expect(decideAutoPool(pool(), owner, undefined, created + 59_999, 60_000), "asked again at a later sweep").to.deep.equal({ kind: "none", recheck: true });
     expect(decideAutoPool(pool(), owner, undefined, created + 60_000, 60_000)).to.deep.equal({
       kind: "release",
       reason: "Deployment default/nginx never appeared within 60 s of the reservation",
@@ -138,11 +138,11 @@ describe("controller/missingPools (the sweep reserves a live workload's deleted 
     metadata: { uid: "d1", namespace: "default", name: "nginx", ...extra },
     spec: { replicas: 2, template: { metadata: { annotations: { ...annotations, [ANNOTATION.reserved]: reserved } } } },
   });
-  const none = { pools: [], terminatingNamespaces: new Set<string>() };
+  const none = { storedPools: new Set<string>(), terminatingNamespaces: new Set<string>() };
 
   it("names the pool a live workload's template names when it is not stored", () => {
     expect(missingPools(live(), "Deployment", none).missing).to.deep.equal([name]);
-    expect(missingPools(live(), "Deployment", { ...none, pools: [pool()] }).missing).to.deep.equal([]);
+    expect(missingPools(live(), "Deployment", { ...none, storedPools: new Set([pool().metadata.name as string]) }).missing).to.deep.equal([]);
   });
 
   it("names none for a workload that is going, or whose namespace is (its pools were released with it)", () => {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type * as k8s from "@kubernetes/client-node";
-import type { SpiderEndpoint, SpiderIPPool } from "../../../src/api/types.js";
+import type { SpiderIPPool } from "../../../src/api/types.js";
 import { parseAddress } from "../../../src/ip/address.js";
 import { AllocationRecord } from "../../../src/ip/allocation-record.js";
 import { interfaceOf, missingEndpoints } from "../../../src/controller/endpoint-restore.js";
@@ -18,13 +18,12 @@ const pod = (namespace: string, name: string, o: { node?: string; deleting?: boo
     spec: { containers: [], ...(o.node === undefined ? { nodeName: "n1" } : o.node ? { nodeName: o.node } : {}) },
   },
 ];
-const endpoint = (namespace: string, name: string): SpiderEndpoint => ({ apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderEndpoint", metadata: { namespace, name } });
 
 describe("controller/missingEndpoints (restoring what an agent lost between claim and endpoint)", () => {
   it("rebuilds the endpoint of a scheduled pod that holds addresses and has none, both families on one interface", () => {
     const s = {
       pools: [pool("p4", "10.0.0.0/24", { "10.0.0.7": "ns/a" }, "10.0.0.1"), pool("p6", "fd00::/64", { "fd00::7": "ns/a" })],
-      endpoints: [],
+      endpoints: new Set<string>(),
       pods: new Map([pod("ns", "a")]),
     };
     expect(missingEndpoints(s)).to.deep.equal([
@@ -40,7 +39,7 @@ describe("controller/missingEndpoints (restoring what an agent lost between clai
   it("restores nothing for a pod with an endpoint, a pod that is gone, deleting or unscheduled", () => {
     const s = {
       pools: [pool("p", "10.0.0.0/24", { "10.0.0.2": "ns/has", "10.0.0.3": "ns/gone", "10.0.0.4": "ns/deleting", "10.0.0.5": "ns/pending" })],
-      endpoints: [endpoint("ns", "has")],
+      endpoints: new Set(["ns/has"]),
       pods: new Map([pod("ns", "has"), pod("ns", "deleting", { deleting: true }), pod("ns", "pending", { node: "" })]),
     };
     expect(missingEndpoints(s)).to.deep.equal([]);
@@ -50,7 +49,7 @@ describe("controller/missingEndpoints (restoring what an agent lost between clai
     const annotations = { "pinpool.io/reserved-ippools": '[{"interface":"eth0","ipv4":["p"]},{"interface":"net1","ipv4":["q"]}]' };
     const s = {
       pools: [pool("p", "10.0.0.0/24", { "10.0.0.2": "ns/web/0" }), pool("q", "10.1.0.0/24", { "10.1.0.2": "ns/web/0" })],
-      endpoints: [],
+      endpoints: new Set<string>(),
       pods: new Map([pod("ns", "web-0", { annotations })]),
     };
     const [ep] = missingEndpoints(s);
@@ -66,7 +65,7 @@ describe("controller/missingEndpoints (restoring what an agent lost between clai
     record.allocate(parseAddress("10.0.0.2").value, "ns/a", { interface: "eth0", sandbox: "AAAAAA" });
     record.allocate(parseAddress("10.0.0.3").value, "ns/a", { interface: "net1", sandbox: "AAAAAA" });
     const p: SpiderIPPool = { apiVersion: "spiderpool.spidernet.io/v2beta1", kind: "SpiderIPPool", metadata: { name: "p" }, spec: { subnet: "10.0.0.0/24", ips: [] }, status: { allocations: record.encode() } };
-    const [ep] = missingEndpoints({ pools: [p], endpoints: [], pods: new Map([pod("ns", "a", { annotations: { "ipam.spidernet.io/ippool": '{"ipv4":["p"]}' } })]) });
+    const [ep] = missingEndpoints({ pools: [p], endpoints: new Set<string>(), pods: new Map([pod("ns", "a", { annotations: { "ipam.spidernet.io/ippool": '{"ipv4":["p"]}' } })]) });
     expect(ep?.status?.current?.ips.map((i) => [i.interface, i.ipv4, i.ipv4Pool])).to.deep.equal([
       ["eth0", "10.0.0.2/24", "p"],
       ["net1", "10.0.0.3/24", "p"],

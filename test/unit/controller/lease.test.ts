@@ -34,22 +34,40 @@ describe("controller/lease decideLease", () => {
 });
 
 describe("controller/grace Sightings", () => {
+  const all = (): boolean => true;
+
   it("is ripe only after the grace period of being missing at every sweep", () => {
     const s = new Sightings(5_000);
-    expect(s.missing("x", 0)).to.equal(false);
-    s.endSweep();
-    expect(s.missing("x", 4_999)).to.equal(false);
-    s.endSweep();
-    expect(s.missing("x", 5_000)).to.equal(true);
+    expect(s.missing("pool:p", "x", 0)).to.equal(false);
+    s.endSweep(all);
+    expect(s.missing("pool:p", "x", 4_999)).to.equal(false);
+    s.endSweep(all);
+    expect(s.missing("pool:p", "x", 5_000)).to.equal(true);
   });
 
-  it("restarts the clock for something found again in between", () => {
+  it("restarts the clock for something found again in a sweep that judged its subject", () => {
     const s = new Sightings(5_000);
-    s.missing("x", 0);
-    s.endSweep();
-    s.endSweep(); // x was found in this sweep
-    expect(s.missing("x", 6_000)).to.equal(false);
-    s.endSweep();
-    expect(s.missing("x", 11_000)).to.equal(true);
+    s.missing("pool:p", "x", 0);
+    s.endSweep(all);
+    s.endSweep(all); // x was found in this sweep
+    expect(s.missing("pool:p", "x", 6_000)).to.equal(false);
+    s.endSweep(all);
+    expect(s.missing("pool:p", "x", 11_000)).to.equal(true);
+  });
+
+  it("keeps the clock of a subject a sweep did not judge, and names it among the open ones", () => {
+    const s = new Sightings(5_000);
+    s.missing("pool:p", "x", 0);
+    s.missing("endpoint:ns/e", "y", 0);
+    s.endSweep(all);
+    expect([...s.open()].sort()).to.deep.equal(["endpoint:ns/e", "pool:p"]);
+    s.missing("pool:p", "x", 3_000);
+    s.endSweep((subject) => subject === "pool:p"); // the endpoint was not judged: its clock runs on
+    expect(s.missing("endpoint:ns/e", "y", 5_000)).to.equal(true);
+    s.endSweep((subject) => subject === "endpoint:ns/e"); // the pool was not judged either
+    expect(s.missing("pool:p", "x", 5_000)).to.equal(true);
+    s.endSweep(all);
+    s.endSweep(all);
+    expect(s.open().size).to.equal(0);
   });
 });
