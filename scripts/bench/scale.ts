@@ -9,7 +9,7 @@
  * worst case of the change-driven sweep.
  * Only the public path is measured (API objects, ConfigMaps, /proc), so it runs the same
  * whichever way src/reservation stores its ledgers.
- *   npm run bench:scale -- --pools=50000 --checkpoints=0,1000,5000,10000,25000,50000 --concurrency=16 --samples=40 --load-seconds=30 [--keep]
+ *   npm run bench:scale -- --pools=50000 --pods=50000 --checkpoints=0,1000,5000,10000,25000,50000 --concurrency=16 --samples=40 --load-seconds=30 [--keep]
  */
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -55,6 +55,8 @@ const { values: flags } = parseArgs({
     // Seconds between a fill and its samples: a fill's last provisional claims are settled
     // within PINPOOL_PENDING_CLAIM_SECONDS (15) + 1, and samples taken meanwhile measure that too.
     quiet: { type: "string", default: "20" },
+    // Pods made before the fill, for the leader's mirror to hold (unscheduled: they hold no address).
+    pods: { type: "string", default: "0" },
     // Seconds of webhook load at each checkpoint: three sweeps at least (10 s apart).
     "load-seconds": { type: "string", default: "30" },
   },
@@ -65,6 +67,7 @@ const sampleCount = wholeNumber("samples", flags.samples, 0);
 const quietMs = wholeNumber("quiet", flags.quiet, 0) * 1000;
 const loadSeconds = wholeNumber("load-seconds", flags["load-seconds"], 0);
 const LOAD_CONNECTIONS = 8;
+const podCount = wholeNumber("pods", flags.pods, 0);
 const checkpoints = [...new Set(flags.checkpoints.split(",").map((c) => Math.min(maxPools, wholeNumber("checkpoints", c.trim(), 0))))].sort((a, b) => a - b);
 
 interface LedgerSizes {
@@ -143,6 +146,23 @@ async function createOne(): Promise<number | undefined> {
   }
   created++;
   return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** `count` pods in the bench's namespace, `concurrency` at a time; none is scheduled (no simulator runs), so none claims an address. */
+async function makePods(count: number): Promise<void> {
+  let next = 0;
+  const t = Date.now();
+  const worker = async (): Promise<void> => {
+    while (next < count && !stopped()) {
+      const name = `p${next++}`;
+      const body: k8s.V1Pod = { metadata: { name, labels: { app: "bench-scale-pod" } }, spec: { schedulerName: SIM_SCHEDULER, containers: [{ name: "c", image: "nginx" }] } };
+      await core.createNamespacedPod({ namespace: NAMESPACE, body }).catch((e: unknown) => {
+        firstError ??= `creating pod ${NAMESPACE}/${name}: ${describe(e)}`;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  console.log(`${next} pods made in ${fixed((Date.now() - t) / 1000)} s`);
 }
 
 async function fillTo(target: number): Promise<void> {
@@ -263,6 +283,7 @@ try {
   await cleanUp();
   await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
   await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL.SpiderSubnet, body: { apiVersion: `${GROUP}/${VERSION}`, kind: "SpiderSubnet", metadata: { name: SUBNET }, spec: SUBNET_SPEC } });
+  await makePods(podCount);
   for (const checkpoint of checkpoints) {
     const [before, start, writesBefore] = [created, Date.now(), await configMapWrites()];
     await fillTo(checkpoint);
@@ -278,7 +299,7 @@ try {
 } finally {
   if (firstError !== undefined) console.log(`stopped at ${created} pools by the first error: ${firstError}`);
   else if (interrupted) console.log(`interrupted at ${created} pools`);
-  console.log(`\n${table(rows)}\n\n${machine()}; ${concurrency} creates at a time in the fill, ${sampleCount} samples per checkpoint\n`);
+  console.log(`\n${table(rows)}\n\n${machine()}; ${podCount} pods; ${concurrency} creates at a time in the fill, ${sampleCount} samples per checkpoint\n`);
   try {
     if (flags.keep) console.log(`--keep: left in place (namespace ${NAMESPACE}, SpiderIPPools -l ${POOL_SELECTOR}, SpiderSubnet ${SUBNET}); npm run cluster:down removes the cluster's state`);
     else await cleanUp();

@@ -29,6 +29,8 @@ import { exportGauges } from "./gauges.js";
 
 /** How long the sweep runs before it lets the webhooks' requests in. */
 const SLICE_MS = 4;
+/** Objects one step works on at once. */
+const PARALLEL_OBJECTS = 8;
 
 export interface ReconcilerDeps {
   kc: k8s.KubeConfig;
@@ -103,10 +105,13 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.active = false;
     clearTimeout(this.timer);
-    await this.cache.stop(); // releases a start still waiting for its first lists
-    await this.starting;
-    await this.running;
     this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    const [starting, running] = [this.starting, this.running];
+    await this.cache.stop(); // releases a start still waiting for its first lists
+    await starting;
+    await running;
+    if (this.active) return; // leading again already: the new term owns the gauges
     this.cache.scope.everything(); // a later term starts with a full sweep
     this.d.metrics.leader.set(0);
     this.conflicts = 0; // the next leader counts afresh
@@ -207,13 +212,22 @@ export class Reconciler {
     }
   }
 
-  /** Runs `act` for each item; an item whose step fails is judged again at the next sweep. */
+  /**
+   * Runs `act` for each item, PARALLEL_OBJECTS at a time (each is one object's compare-and-swap,
+   * and most wait on the API server: one at a time, a fill of 35 pools a second outran their
+   * adoption); an item whose step fails is judged again at the next sweep.
+   */
   private async each<T extends { kind?: string; metadata?: { name?: string; namespace?: string } }>(step: string, items: T[], act: (item: T) => Promise<void>, kind?: string): Promise<void> {
-    for (const item of items) {
-      const m = item.metadata ?? {};
-      const key = `${m.namespace ? `${m.namespace}/` : ""}${m.name}`;
-      await this.guarded(step, key, () => act(item), subjectOf(kind ?? item.kind, key));
-    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        const m = item.metadata ?? {};
+        const key = `${m.namespace ? `${m.namespace}/` : ""}${m.name}`;
+        await this.guarded(step, key, () => act(item), subjectOf(kind ?? item.kind, key));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_OBJECTS, items.length) }, worker));
   }
 
   private done(action: string, fields: object, message: string): void {
