@@ -66,7 +66,8 @@ export class AutoPoolReconciler {
         const fresh = await orUndefined(readWorkload(this.d.apps, owner));
         const again = decideAutoPool(pool, owner, fresh, now, this.d.graceMs);
         if (again.kind !== "resize") return;
-        const verdict = await reserve(again.plan, this.d, false, { shrink: true });
+        // This pool only: the workload's other pools are items of this step too.
+        const verdict = await reserve({ ...again.plan, pools: again.plan.pools.filter((p) => p.name === name) }, this.d, false, { shrink: true });
         if (!verdict.allowed) throw new Error(`resizing SpiderIPPool "${name}" from ${again.from} to ${again.to} addresses failed: ${verdict.message}`);
         this.d.done("resize_pool", { pool: name, from: String(again.from), to: again.to }, `resized for ${owner.kind} ${key}`);
         return;

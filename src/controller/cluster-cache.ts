@@ -63,6 +63,7 @@ export class ClusterCache {
   private readonly statefulSets: Reflector<k8s.V1StatefulSet, k8s.V1StatefulSet>;
   private readonly namespaces: Reflector<k8s.V1Namespace, k8s.V1Namespace>;
   private readonly all: Array<{ start(): Promise<void>; stop(): Promise<void>; live: boolean }>;
+  private readonly listeners = new Set<(o: SpiderIPPool | SpiderSubnet) => void>();
 
   constructor(kc: k8s.KubeConfig, onError: (what: string, e: unknown) => void) {
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -77,8 +78,17 @@ export class ClusterCache {
         onChange: (_key, before, after) => onChange(before, after),
         onError: (e) => onError(plural, e),
       });
-    this.pools = spider<SpiderIPPool>(PLURAL.SpiderIPPool, (b, a) => scope.pool(b, a));
-    this.subnets = spider<SpiderSubnet>(PLURAL.SpiderSubnet, (b, a) => scope.subnet(b, a));
+    const tell = (o: SpiderIPPool | SpiderSubnet | undefined): void => {
+      if (o) for (const listener of this.listeners) listener(o);
+    };
+    this.pools = spider<SpiderIPPool>(PLURAL.SpiderIPPool, (b, a) => {
+      scope.pool(b, a);
+      tell(a);
+    });
+    this.subnets = spider<SpiderSubnet>(PLURAL.SpiderSubnet, (b, a) => {
+      scope.subnet(b, a);
+      tell(a);
+    });
     this.endpoints = spider<SpiderEndpoint>(PLURAL.SpiderEndpoint, (b, a) => scope.endpoint(`${(a ?? b)?.metadata.namespace}/${(a ?? b)?.metadata.name}`, a));
     this.pods = new Reflector(kc, {
       path: "/api/v1/pods",
@@ -156,6 +166,18 @@ export class ClusterCache {
       storedPools: { has: (poolName) => this.pools.items.has(`/${poolName}`) },
       listedAt: Date.now(),
     };
+  }
+
+  /** Tells `listener` of every pool and subnet as it is added or changes; returns the unsubscribe. */
+  onSpiderChange(listener: (o: SpiderIPPool | SpiderSubnet) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every pool and subnet mirrored. */
+  *spiderObjects(): Iterable<SpiderIPPool | SpiderSubnet> {
+    yield* this.subnets.items.values();
+    yield* this.pools.items.values();
   }
 
   /** A pool as mirrored. */

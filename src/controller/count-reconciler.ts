@@ -1,21 +1,23 @@
 /**
- * Watches SpiderSubnets, SpiderIPPools and the subnet ledgers and keeps the count columns
- * current, so `kubectl get ss` shows TOTAL-IP-COUNT as soon as a subnet exists. Writes only
+ * Follows SpiderSubnets and SpiderIPPools (in the leader's mirror, cluster-cache.ts) and the
+ * subnet ledgers, and keeps the count columns current, so `kubectl get ss` shows
+ * TOTAL-IP-COUNT as soon as a subnet exists. Writes only
  * when the counts are stale, each one a compare-and-swap; one queue per object. A subnet's
  * ledger changes with every reservation: its counts are refreshed at most once a second.
  */
-import * as k8s from "@kubernetes/client-node";
-import { GROUP, PLURAL, type SpiderIPPool, type SpiderSubnet, VERSION } from "../api/types.js";
+import type * as k8s from "@kubernetes/client-node";
+import { PLURAL, type SpiderIPPool, type SpiderSubnet } from "../api/types.js";
 import { KeyedMutex } from "../k8s/keyed-mutex.js";
 import { PoolClient } from "../k8s/resources.js";
 import { countsStale, poolCounts, refreshPoolCounts, refreshSubnetCounts, subnetCountsOf } from "../reservation/counts.js";
 import type { LedgerStores } from "../reservation/ledger-store.js";
+import type { ClusterCache } from "./cluster-cache.js";
 
 export interface Logger {
   error(obj: object, msg: string): void;
 }
 
-type Spider = (SpiderSubnet | SpiderIPPool) & k8s.KubernetesObject;
+type Spider = SpiderSubnet | SpiderIPPool;
 
 /** After a subnet's ledger changes, how long its counts wait for more changes before one refresh. */
 const LEDGER_COUNTS_DELAY_MS = 1000;
@@ -32,11 +34,10 @@ function stale(obj: Spider, stores: LedgerStores): boolean {
   }
 }
 
-export async function startCountReconciler(kc: k8s.KubeConfig, stores: LedgerStores, log: Logger): Promise<() => void> {
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+/** Starts keeping the counts of every pool and subnet `cache` mirrors; returns its stop. */
+export function startCountReconciler(custom: k8s.CustomObjectsApi, cache: ClusterCache, stores: LedgerStores, log: Logger): () => void {
   const pools = new PoolClient(custom);
   const queue = new KeyedMutex();
-  const informers: Array<k8s.Informer<Spider>> = [];
   let stopped = false;
   const refresh = (plural: string, name: string): void => {
     const work = plural === PLURAL.SpiderSubnet ? () => refreshSubnetCounts(custom, stores, name) : () => refreshPoolCounts(pools, name);
@@ -51,30 +52,15 @@ export async function startCountReconciler(kc: k8s.KubeConfig, stores: LedgerSto
       if (!stopped) refresh(PLURAL.SpiderSubnet, name);
     }, LEDGER_COUNTS_DELAY_MS);
   });
-  for (const plural of [PLURAL.SpiderSubnet, PLURAL.SpiderIPPool]) {
-    const informer = k8s.makeInformer<Spider>(
-      kc,
-      `/apis/${GROUP}/${VERSION}/${plural}`,
-      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<k8s.KubernetesListObject<Spider>>,
-    );
-    const onChange = (obj: Spider): void => {
-      const name = obj.metadata?.name;
-      if (name && stale(obj, stores)) refresh(plural, name);
-    };
-    informer.on("add", onChange);
-    informer.on("update", onChange);
-    // The informer stops on a watch error; start it again after a pause.
-    informer.on("error", (e: unknown) => {
-      if (stopped) return; // stopping aborts the watch; that is not a failure
-      log.error({ err: e, plural }, "watch failed; restarting in 2 s");
-      setTimeout(() => void informer.start().catch(() => undefined), 2000);
-    });
-    await informer.start();
-    informers.push(informer);
-  }
+  const judge = (obj: Spider): void => {
+    const name = obj.metadata.name;
+    if (!stopped && name && stale(obj, stores)) refresh(obj.kind === "SpiderSubnet" ? PLURAL.SpiderSubnet : PLURAL.SpiderIPPool, name);
+  };
+  const unlisten = cache.onSpiderChange(judge);
+  for (const obj of cache.spiderObjects()) judge(obj);
   return () => {
     stopped = true;
     unsubscribe();
-    informers.forEach((i) => void i.stop());
+    unlisten();
   };
 }

@@ -51,12 +51,18 @@ export class HolderReconciler {
     if (!pool.status?.allocations?.holders.length) return;
     const name = pool.metadata.name as string;
     const record = AllocationRecord.decode(parseAddressSpec(pool.spec).family, pool.status.allocations, `SpiderIPPool "${name}" status.allocations`);
+    // One holder's failure is reported after the others were judged: their clocks run on.
+    let failure: unknown;
     for (const holder of new Set(record.holders())) {
       if (!holderGone(holder, s) || !this.d.sightings.missing(`pool:${name}`, `holder/${name}/${holder}`, now)) continue;
-      const why = holderGone(holder, await this.freshView(holder));
-      if (!why) continue;
-      if (await this.d.allocations.release(name, holder)) this.d.done("release_allocation", { pool: name, holder }, `released the addresses of "${holder}": ${why}`);
+      try {
+        const why = holderGone(holder, await this.freshView(holder));
+        if (why && (await this.d.allocations.release(name, holder))) this.d.done("release_allocation", { pool: name, holder }, `released the addresses of "${holder}": ${why}`);
+      } catch (e) {
+        failure ??= e;
+      }
     }
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error(`releasing a holder's addresses in SpiderIPPool "${name}" failed`, { cause: failure });
   }
 
   /** Deletes a SpiderEndpoint whose pod is gone and whose addresses no holder keeps. */

@@ -13,7 +13,6 @@ import { AllocationWriter } from "../reservation/allocations.js";
 import { WebhookMetrics } from "../metrics/webhook.js";
 import { buildWebhookServer } from "../webhook/server.js";
 import { ApiServerSources } from "../webhook/sources.js";
-import { startCountReconciler } from "./count-reconciler.js";
 import { LeaderElector } from "./lease.js";
 import { Reconciler } from "./reconciler.js";
 import { buildAdmitters } from "./webhooks.js";
@@ -66,22 +65,13 @@ if (config.reconcilers) {
     { ...admitters.clients, kc, stores: admitters.stores, allocations: new AllocationWriter(admitters.clients.custom, admitters.cas), reserved: admitters.reserved, metrics: reconcileMetrics, log },
     { graceMs: config.graceSeconds * 1000, intervalMs: config.resyncSeconds * 1000, fullResyncMs: config.fullResyncSeconds * 1000 },
   );
-  let counts: Promise<(() => void) | undefined> | undefined;
   elector = new LeaderElector(
     kc.makeApiClient(k8s.CoordinationV1Api),
     { namespace: config.namespace, name: config.leaseName, identity: config.identity },
     {
-      onStartedLeading: () => {
-        reconciler.start();
-        counts = startCountReconciler(kc, admitters.stores, log).catch((e: unknown) => {
-          log.error({ err: e }, "count reconciler failed to start");
-          return undefined;
-        });
-      },
-      onStoppedLeading: () => {
-        void counts?.then((stop) => stop?.());
-        void reconciler.stop();
-      },
+      // The count reconciler runs with the reconcilers, on the same mirror.
+      onStartedLeading: () => reconciler.start(),
+      onStoppedLeading: () => void reconciler.stop(),
     },
     log,
     { durationSeconds: config.leaseDurationSeconds, retrySeconds: Math.max(1, config.leaseDurationSeconds / 7), renewDeadlineSeconds: (config.leaseDurationSeconds * 2) / 3 },

@@ -18,6 +18,7 @@ import { Sightings } from "./grace.js";
 import { recordEvent } from "./effects.js";
 import { AutoPoolReconciler } from "./auto-pool-reconciler.js";
 import { ClusterCache } from "./cluster-cache.js";
+import { startCountReconciler } from "./count-reconciler.js";
 import { missingEndpoints } from "./endpoint-restore.js";
 import { Finalizers } from "./finalizers.js";
 import { HolderReconciler } from "./holder-reconciler.js";
@@ -66,11 +67,16 @@ export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private starting?: Promise<void>;
+  private stopping?: Promise<void>;
   private active = false;
+  /** Counts leader terms (a start, a stop): a sweep acts only while its term lasts. */
+  private term = 0;
+  private sweepTerm = -1;
   private lastFull = 0;
   private sliceStart = 0;
   private clusterLedgerVersion?: string;
   private unsubscribe?: () => void;
+  private stopCounts?: () => void;
 
   constructor(
     private readonly d: ReconcilerDeps,
@@ -94,44 +100,63 @@ export class Reconciler {
   start(): void {
     if (this.active) return;
     this.active = true;
-    this.sightings.reset();
-    this.lastFull = 0;
-    this.unsubscribe = this.d.stores.subnetParts.onChange(() => this.cache.scope.ledger());
+    const term = ++this.term;
     this.d.metrics.leader.set(1);
-    // The first sweep waits for the caches' first lists; it is a full one.
-    this.starting = this.cache.start().then(() => this.loop());
+    // A term begins once the last one has wound down: one sweep at a time. Its first sweep
+    // waits for the mirror's first lists, and is a full one.
+    this.starting = (this.stopping ?? Promise.resolve()).then(async () => {
+      if (term !== this.term) return;
+      this.sightings.reset();
+      this.lastFull = 0;
+      this.unsubscribe = this.d.stores.subnetParts.onChange(() => this.cache.scope.ledger());
+      await this.cache.start();
+      if (term !== this.term) return;
+      this.stopCounts = startCountReconciler(this.d.custom, this.cache, this.d.stores, this.d.log);
+      this.loop(term);
+    });
   }
 
-  async stop(): Promise<void> {
+  /** Ends the term: its sweep stops acting at its next object, and the mirror stops. */
+  stop(): Promise<void> {
+    if (!this.active) return this.stopping ?? Promise.resolve();
     this.active = false;
+    this.term++;
     clearTimeout(this.timer);
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
+    this.stopping = this.windDown();
+    return this.stopping;
+  }
+
+  private async windDown(): Promise<void> {
     const [starting, running] = [this.starting, this.running];
     await this.cache.stop(); // releases a start still waiting for its first lists
     await starting;
     await running;
-    if (this.active) return; // leading again already: the new term owns the gauges
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.stopCounts?.();
+    this.stopCounts = undefined;
     this.cache.scope.everything(); // a later term starts with a full sweep
+    if (this.active) return; // leading again already: the new term owns the gauges
     this.d.metrics.leader.set(0);
     this.conflicts = 0; // the next leader counts afresh
     this.d.metrics.clearGauges();
   }
 
-  private loop(): void {
-    if (!this.active) return;
-    this.running = this.sweep()
+  private loop(term: number): void {
+    if (term !== this.term) return;
+    this.running = this.sweep(term)
       .catch((e: unknown) => {
         this.d.metrics.errors.inc({ step: "snapshot" });
         this.d.log.error({ err: e }, "reconcile sweep failed; retrying at the next one");
       })
       .finally(() => {
-        if (this.active) this.timer = setTimeout(() => this.loop(), this.timing.intervalMs);
+        if (term === this.term) this.timer = setTimeout(() => this.loop(term), this.timing.intervalMs);
       });
   }
 
   /** One sweep: what changed since the last one, or everything once fullResyncMs has passed. */
-  async sweep(): Promise<void> {
+  private async sweep(term: number): Promise<void> {
+    this.sweepTerm = term;
     const endTimer = this.d.metrics.sweepDuration.startTimer();
     const now = Date.now();
     const s = this.cache.snapshot();
@@ -198,7 +223,7 @@ export class Reconciler {
 
   /** Runs one object's step; a failure is counted and logged with the object, and the sweep goes on. */
   private async guarded(step: string, name: string | undefined, act: () => Promise<void>, subject?: Subject): Promise<void> {
-    if (!this.active) return;
+    if (this.sweepTerm !== this.term) return; // the term ended: its sweep acts no more
     if (performance.now() - this.sliceStart >= SLICE_MS) {
       await yieldToEventLoop();
       this.sliceStart = performance.now();

@@ -47,6 +47,8 @@ export class Reflector<T extends Stored, S extends Stored> {
   private version = "";
   private ready = false;
   private stopped = true;
+  /** Counts starts and stops, so a start that waited for the last loop knows whether it still stands. */
+  private generation = 0;
   private abort?: AbortController;
   private loop?: Promise<void>;
   private wake?: () => void;
@@ -66,7 +68,9 @@ export class Reflector<T extends Stored, S extends Stored> {
   /** Lists and starts watching; resolves once the first list has landed and the watch is open (retrying failures). */
   async start(): Promise<void> {
     if (!this.stopped) return;
+    const generation = ++this.generation;
     await this.loop; // a stop still waiting on a list page: one loop at a time
+    if (generation !== this.generation) return; // stopped, or started by another call, meanwhile
     this.stopped = false;
     let listed!: () => void;
     const first = new Promise<void>((resolve) => (listed = resolve));
@@ -76,6 +80,7 @@ export class Reflector<T extends Stored, S extends Stored> {
 
   /** Stops watching; a later start lists afresh (the mirror may have missed anything since). */
   async stop(): Promise<void> {
+    this.generation++;
     this.stopped = true;
     this.ready = false;
     this.version = "";
@@ -90,6 +95,7 @@ export class Reflector<T extends Stored, S extends Stored> {
         if (!this.version) {
           this.ready = false;
           await this.relist();
+          if (this.stopped) break;
         }
         await this.follow(() => {
           // Live from the moment the API server accepted the watch: nothing is missed after the list.
@@ -145,6 +151,8 @@ export class Reflector<T extends Stored, S extends Stored> {
       const timeoutSeconds = WATCH_SECONDS + Math.floor(Math.random() * WATCH_SECONDS * 0.2);
       let failure: unknown;
       let idle: NodeJS.Timeout | undefined;
+      // client-node reports a watch that failed to open through `done`, then resolves anyway.
+      let ended = false;
       const alive = (): void => {
         clearTimeout(idle);
         idle = setTimeout(() => this.abort?.abort(), (timeoutSeconds + 90) * 1000);
@@ -175,6 +183,7 @@ export class Reflector<T extends Stored, S extends Stored> {
         if (version) this.version = version;
       };
       const done = (err: unknown): void => {
+        ended = true;
         clearTimeout(idle);
         this.abort = undefined;
         const e = err && !(err instanceof Error && err.name === "AbortError") ? err : failure;
@@ -183,6 +192,7 @@ export class Reflector<T extends Stored, S extends Stored> {
       };
       this.watch.watch(this.o.path, params, onEvent, done).then(
         (abort) => {
+          if (ended) return;
           this.abort = abort;
           if (this.stopped) return abort.abort();
           alive();

@@ -28,7 +28,6 @@ const CALLS: Record<Component, Record<string, Call[]>> = {
   controller: {
     getClusterCustomObject: [spider("get", "spidersubnets"), spider("get", "spiderippools")],
     listClusterCustomObject: [spider("list", "spidersubnets"), spider("list", "spiderippools"), spider("list", "spiderendpoints"), spider("list", "spiderreservedips")],
-    makeInformer: [spider("watch", "spidersubnets"), spider("watch", "spiderippools")],
     // The leader's mirror (src/controller/cluster-cache.ts through src/k8s/reflector.ts's Watch.watch).
     watch: [
       spider("watch", "spiderippools"),
@@ -94,7 +93,7 @@ function componentsOf(file: string): Component[] {
 }
 
 const API_CLASSES = [k8s.CoreV1Api, k8s.AppsV1Api, k8s.CustomObjectsApi, k8s.CoordinationV1Api];
-const isApiMethod = (name: string): boolean => name === "makeInformer" || name === "ListWatch" || name === "watch" || API_CLASSES.some((c) => typeof (c.prototype as unknown as Record<string, unknown>)[name] === "function");
+const isApiMethod = (name: string): boolean => name === "ListWatch" || name === "watch" || API_CLASSES.some((c) => typeof (c.prototype as unknown as Record<string, unknown>)[name] === "function");
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(path.join(repoRoot, dir)).flatMap((f) => {
