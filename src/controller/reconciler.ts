@@ -211,7 +211,7 @@ export class Reconciler {
     exportGauges({ metrics: this.d.metrics, stores: this.d.stores, conflicts: this.conflicts, stored: (name) => this.cache.pool(name) !== undefined }, s, scope, pools);
   }
 
-  /** The endpoints live pods lack: of the pods the scope names (and those its pools record), or of every pod. */
+  /** The endpoints live pods lack: of the pods the scope names (changed, or come to hold an address), or of every pod. */
   private lackingEndpoints(s: Snapshot, scope: Scope) {
     const endpoints = { has: (key: string) => this.cache.endpoint(key) !== undefined };
     if (scope.full) return missingEndpoints({ ...s, endpoints });
